@@ -1,0 +1,245 @@
+// Package kubetrail holds the domain of the Kubernetes activity audit: the event
+// every source is turned into, the field reference that names its parts, and the
+// interfaces the storage, ingest and query layers implement. Subpackages bind
+// these to one dependency each (duckdb, http, k8saudit, ...); cmd/kubetrail wires
+// them together.
+package kubetrail
+
+import (
+	"strings"
+	"time"
+)
+
+// Category says which of the four kinds of activity an event records.
+type Category string
+
+const (
+	CategoryProcess Category = "process" // a program was executed
+	CategoryNetwork Category = "network" // a connection was opened or accepted
+	CategoryFile    Category = "file"    // a file was written, created, deleted, renamed or had its mode/owner changed
+	CategoryK8s     Category = "k8s"     // one Kubernetes API request
+)
+
+// Categories lists every category in a stable order.
+var Categories = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s}
+
+// Valid reports whether c is one of the four categories.
+func (c Category) Valid() bool {
+	switch c {
+	case CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s:
+		return true
+	}
+	return false
+}
+
+// Source names the family of sensors an event came from, as Falco's evt.source does.
+func (c Category) Source() string {
+	if c == CategoryK8s {
+		return "k8s_audit"
+	}
+	return "syscall"
+}
+
+// Network directions.
+const (
+	DirectionOutbound = "outbound" // this process opened the connection
+	DirectionInbound  = "inbound"  // this process accepted the connection
+)
+
+// Peer kinds: what the remote address of a connection was in the cluster at the time.
+const (
+	PeerPod     = "pod"
+	PeerService = "service"
+	PeerNode    = "node"
+	PeerUnknown = "unknown" // the address belonged to nothing the cluster knew of
+)
+
+// Event is one record of the audit trail. All four categories share one record so
+// that one filter, one table and one timeline cover them; fields that do not apply
+// to a category are left zero. Each field is named, typed and documented in Fields.
+type Event struct {
+	// Stream and Seq identify a runtime event: Stream is the sender's stream (one per
+	// agent boot), Seq increases by one per event inside it. The pair makes the event
+	// id, so a retried batch is recognised and stored once.
+	Stream string
+	Seq    uint64
+
+	Time     time.Time
+	Category Category
+	Type     string // evt.type: execve, connect, accept, open, unlink, ... or the audit verb
+	Result   string // evt.res: "SUCCESS" or an errno name such as "ECONNREFUSED"
+
+	// Where it happened.
+	Cluster         string
+	Node            string
+	Namespace       string
+	WorkloadKind    string
+	WorkloadName    string
+	PodName         string
+	PodUID          string
+	ContainerID     string
+	ContainerName   string
+	ImageRepository string
+	ImageTag        string
+
+	SessionID string
+
+	Process Process
+	Network Network
+	File    File
+	Audit   Audit
+}
+
+// Process describes the process an event is about (for category process, the program
+// executed; for network and file, the process that acted).
+type Process struct {
+	Name         string
+	ExePath      string
+	Argv         []string // the whole argument vector, argv[0] first
+	PID          int64
+	PPID         int64
+	ParentName   string
+	Cwd          string
+	TTY          int64
+	UID          int64
+	UserName     string
+	LoginUID     int64 // -1 when unset, as the kernel reports it
+	GID          int64
+	ExecID       string
+	ParentExecID string
+	ExitCode     int64
+}
+
+// Network describes one connection.
+type Network struct {
+	L4Proto    string // tcp or udp
+	Direction  string // outbound or inbound
+	ClientIP   string
+	ClientPort int64
+	ServerIP   string
+	ServerPort int64
+
+	// What the remote end was in the cluster at the time of the connection.
+	PeerKind      string
+	PeerNamespace string
+	PeerName      string
+	PeerWorkload  string
+}
+
+// File describes one change to a file.
+type File struct {
+	Path       string
+	TargetPath string // the new name, for a rename
+}
+
+// Audit describes one Kubernetes API request as the API server's audit log saw it.
+type Audit struct {
+	AuditID         string
+	Stage           string
+	StageTime       time.Time
+	UserName        string
+	UserGroups      []string
+	ImpUserName     string
+	Verb            string
+	URI             string
+	Resource        string
+	Subresource     string
+	APIGroup        string
+	TargetNamespace string
+	TargetName      string
+	SourceIPs       []string
+	UserAgent       string
+	ResponseCode    int64
+	ResponseReason  string
+	AuthDecision    string
+	AuthReason      string
+	// ExecCommand and ExecContainer are parsed from the request URI of pods/exec and
+	// pods/attach requests: the command the user asked to run and in which container.
+	ExecCommand   []string
+	ExecContainer string
+}
+
+// Local and remote ends of a connection, from the acting process' point of view.
+func (n *Network) LocalIP() string {
+	if n.Direction == DirectionInbound {
+		return n.ServerIP
+	}
+	return n.ClientIP
+}
+
+func (n *Network) RemoteIP() string {
+	if n.Direction == DirectionInbound {
+		return n.ClientIP
+	}
+	return n.ServerIP
+}
+
+func (n *Network) LocalPort() int64 {
+	if n.Direction == DirectionInbound {
+		return n.ServerPort
+	}
+	return n.ClientPort
+}
+
+func (n *Network) RemotePort() int64 {
+	if n.Direction == DirectionInbound {
+		return n.ClientPort
+	}
+	return n.ServerPort
+}
+
+// Args returns the arguments after argv[0], joined by spaces, as Falco's proc.args.
+func (p *Process) Args() string {
+	if len(p.Argv) < 2 {
+		return ""
+	}
+	return strings.Join(p.Argv[1:], " ")
+}
+
+// Cmdline returns the process name followed by its arguments, as Falco's proc.cmdline.
+func (p *Process) Cmdline() string {
+	if a := p.Args(); a != "" {
+		return p.Name + " " + a
+	}
+	return p.Name
+}
+
+// Stage order of one audited request; a later stage replaces an earlier one.
+var auditStageRank = map[string]int{"RequestReceived": 1, "ResponseStarted": 2, "ResponseComplete": 3, "Panic": 4}
+
+// AuditStageRank orders audit stages; unknown stages rank 0.
+func AuditStageRank(stage string) int { return auditStageRank[stage] }
+
+// ID returns the event's identifier: "<stream>/<seq>" for runtime events and
+// "audit/<auditID>" for Kubernetes requests (all stages of one request are one event).
+func (e *Event) ID() string {
+	if e.Category == CategoryK8s {
+		return "audit/" + e.Audit.AuditID
+	}
+	return e.Stream + "/" + formatUint(e.Seq)
+}
+
+// Image returns "repository:tag" as Falco's container.image.
+func (e *Event) Image() string {
+	if e.ImageTag == "" {
+		return e.ImageRepository
+	}
+	return e.ImageRepository + ":" + e.ImageTag
+}
+
+// Host reports whether the event happened on the node itself, outside any container.
+func (e *Event) Host() bool { return e.Category != CategoryK8s && e.ContainerID == "" }
+
+func formatUint(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}
