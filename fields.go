@@ -224,6 +224,15 @@ var fieldIndex = func() map[string]*Field {
 // LookupField returns the field with the given name, or nil.
 func LookupField(name string) *Field { return fieldIndex[name] }
 
+// Set assigns v to the field of e. v may be what Get returns or its JSON form
+// (a string for times, float64 or json.Number for numbers, []any for lists).
+func (f *Field) Set(e *Event, v any) error {
+	if f.set == nil {
+		return fmt.Errorf("%s is derived from other fields and cannot be set", f.Name)
+	}
+	return f.set(e, v)
+}
+
 // AppliesTo reports whether the field has a meaning for category c.
 func (f *Field) AppliesTo(c Category) bool {
 	return f.Categories == nil || slices.Contains(f.Categories, c)

@@ -47,7 +47,9 @@ type ScopeNode struct {
 	Name  string `json:"name"`
 	// Kind qualifies a workload (Deployment, DaemonSet, ...); the container level
 	// carries the image here.
-	Kind     string       `json:"kind,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// ID is the container ID at the container level.
+	ID       string       `json:"id,omitempty"`
 	Count    int64        `json:"count"`
 	Children []*ScopeNode `json:"children,omitempty"`
 }

@@ -1,0 +1,388 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// MaxLimit bounds one page of search results.
+const MaxLimit = 10000
+
+var selectColumns = func() string {
+	names := make([]string, len(columns))
+	for i, c := range columns {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}()
+
+// where builds the WHERE clause shared by every query: window, then filter.
+func where(w kubetrail.Window, filter kubetrail.Expr) (string, []any, error) {
+	var conds []string
+	var args []any
+	if !w.From.IsZero() {
+		conds = append(conds, "evt_time >= ?")
+		args = append(args, w.From.UTC())
+	}
+	if !w.To.IsZero() {
+		conds = append(conds, "evt_time < ?")
+		args = append(args, w.To.UTC())
+	}
+	if filter != nil {
+		if _, ok := filter.(kubetrail.True); !ok {
+			sqlf, fargs, err := compile(filter)
+			if err != nil {
+				return "", nil, err
+			}
+			conds = append(conds, sqlf)
+			args = append(args, fargs...)
+		}
+	}
+	if len(conds) == 0 {
+		return "TRUE", nil, nil
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+// Events with equal times are ordered by these keys, which the cursor carries.
+const tiebreakDesc = `coalesce(evt_stream, '') DESC, coalesce(evt_seq, 0) DESC, coalesce(ka_auditid, '') DESC`
+
+type cursor struct {
+	time   time.Time
+	stream string
+	seq    int64
+	audit  string
+}
+
+func (c cursor) encode() string {
+	s := strconv.FormatInt(c.time.UnixNano(), 10) + "\x00" + c.stream + "\x00" + strconv.FormatInt(c.seq, 10) + "\x00" + c.audit
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+func decodeCursor(s string) (cursor, error) {
+	bad := kubetrail.Errorf(kubetrail.EINVALID, "cursor %q is not one this server issued", s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, bad
+	}
+	parts := strings.Split(string(raw), "\x00")
+	if len(parts) != 4 {
+		return cursor{}, bad
+	}
+	ns, err1 := strconv.ParseInt(parts[0], 10, 64)
+	seq, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return cursor{}, bad
+	}
+	return cursor{time: time.Unix(0, ns).UTC(), stream: parts[1], seq: seq, audit: parts[3]}, nil
+}
+
+// Search returns a page of matching events, newest first.
+func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.Page, error) {
+	var page kubetrail.Page
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > MaxLimit {
+		return page, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, MaxLimit)
+	}
+	cond, args, err := where(q.Window, q.Filter)
+	if err != nil {
+		return page, err
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return page, err
+		}
+		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND coalesce(ka_auditid, '') < ?))))))`
+		args = append(args, c.time, c.time, c.stream, c.stream, c.seq, c.seq, c.audit)
+	}
+	query := fmt.Sprintf(`SELECT %s FROM events WHERE %s ORDER BY evt_time DESC, %s LIMIT %d`,
+		selectColumns, cond, tiebreakDesc, limit+1)
+	events, err := s.queryEvents(ctx, query, args...)
+	if err != nil {
+		return page, err
+	}
+	if len(events) > limit {
+		events = events[:limit]
+		last := &events[limit-1]
+		page.Next = cursor{time: last.Time, stream: last.Stream, seq: int64(last.Seq), audit: last.Audit.AuditID}.encode()
+	}
+	page.Events = events
+	return page, nil
+}
+
+// Event returns one event by its id.
+func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) {
+	var query string
+	var args []any
+	stream, rest, ok := strings.Cut(id, "/")
+	if !ok || rest == "" {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q is not of the form <stream>/<seq> or audit/<auditID>", id)
+	}
+	if stream == "audit" {
+		query = `SELECT ` + selectColumns + ` FROM events WHERE evt_category = 'k8s' AND ka_auditid = ?`
+		args = []any{rest}
+	} else {
+		seq, err := strconv.ParseUint(rest, 10, 63)
+		if err != nil {
+			return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q: %q is not a sequence number", id, rest)
+		}
+		query = `SELECT ` + selectColumns + ` FROM events WHERE evt_stream = ? AND evt_seq = ?`
+		args = []any{stream, int64(seq)}
+	}
+	events, err := s.queryEvents(ctx, query+" LIMIT 1", args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, kubetrail.Errorf(kubetrail.ENOTFOUND, "no event %s", id)
+	}
+	return &events[0], nil
+}
+
+// queryEvents runs a query that selects selectColumns and scans the rows.
+func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]kubetrail.Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	defer rows.Close()
+	var events []kubetrail.Event
+	dest := make([]any, len(columns))
+	vals := make([]any, len(columns))
+	for i := range dest {
+		dest[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		var e kubetrail.Event
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			if err := columns[i].field.Set(&e, v); err != nil {
+				return nil, fmt.Errorf("read column %s: %w", columns[i].name, err)
+			}
+		}
+		e.Time = e.Time.UTC()
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
+
+// Scopes counts matching events per scope and returns the tree.
+func (s *Store) Scopes(ctx context.Context, q kubetrail.ScopeQuery) ([]*kubetrail.ScopeNode, error) {
+	cond, args, err := where(q.Window, q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	var groupCols string
+	var levels []string
+	switch q.GroupBy {
+	case kubetrail.GroupByWorkload, "":
+		groupCols = "k8s_cluster_name, k8s_ns_name, k8s_workload_kind, k8s_workload_name, k8s_pod_name"
+		levels = []string{"cluster", "namespace", "workload", "pod"}
+	case kubetrail.GroupByHost:
+		groupCols = "k8s_cluster_name, k8s_node_name, container_id, container_name, container_image_repository"
+		levels = []string{"cluster", "node", "container"}
+	default:
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "group by %q: want %s or %s", q.GroupBy, kubetrail.GroupByWorkload, kubetrail.GroupByHost)
+	}
+	query := fmt.Sprintf(`SELECT %s, count(*) FROM events WHERE %s GROUP BY ALL ORDER BY ALL`, groupCols, cond)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("scope counts: %w", err)
+	}
+	defer rows.Close()
+	tree := newScopeTree()
+	for rows.Next() {
+		var k [5]sql.NullString
+		var n int64
+		if err := rows.Scan(&k[0], &k[1], &k[2], &k[3], &k[4], &n); err != nil {
+			return nil, fmt.Errorf("scope counts: %w", err)
+		}
+		if q.GroupBy == kubetrail.GroupByHost {
+			tree.add(n,
+				scopeKey{level: levels[0], name: k[0].String},
+				scopeKey{level: levels[1], name: k[1].String},
+				scopeKey{level: levels[2], name: k[3].String, id: k[2].String, kind: k[4].String})
+		} else {
+			tree.add(n,
+				scopeKey{level: levels[0], name: k[0].String},
+				scopeKey{level: levels[1], name: k[1].String},
+				scopeKey{level: levels[2], name: k[3].String, kind: k[2].String},
+				scopeKey{level: levels[3], name: k[4].String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return tree.roots, nil
+}
+
+type scopeKey struct{ level, name, kind, id string }
+
+type scopeTree struct {
+	roots []*kubetrail.ScopeNode
+	index map[*kubetrail.ScopeNode]map[scopeKey]*kubetrail.ScopeNode
+	top   map[scopeKey]*kubetrail.ScopeNode
+}
+
+func newScopeTree() *scopeTree {
+	return &scopeTree{index: map[*kubetrail.ScopeNode]map[scopeKey]*kubetrail.ScopeNode{}, top: map[scopeKey]*kubetrail.ScopeNode{}}
+}
+
+// add adds n events to the path of keys, creating nodes on the way. Rows arrive in
+// sorted order, so children keep that order.
+func (t *scopeTree) add(n int64, path ...scopeKey) {
+	var parent *kubetrail.ScopeNode
+	for _, k := range path {
+		var siblings map[scopeKey]*kubetrail.ScopeNode
+		if parent == nil {
+			siblings = t.top
+		} else {
+			siblings = t.index[parent]
+			if siblings == nil {
+				siblings = map[scopeKey]*kubetrail.ScopeNode{}
+				t.index[parent] = siblings
+			}
+		}
+		node := siblings[k]
+		if node == nil {
+			node = &kubetrail.ScopeNode{Level: k.level, Name: k.name, Kind: k.kind, ID: k.id}
+			siblings[k] = node
+			if parent == nil {
+				t.roots = append(t.roots, node)
+			} else {
+				parent.Children = append(parent.Children, node)
+			}
+		}
+		node.Count += n
+		parent = node
+	}
+}
+
+// MaxBuckets bounds a histogram.
+const MaxBuckets = 5000
+
+// Histogram counts matching events per bucket and category.
+func (s *Store) Histogram(ctx context.Context, q kubetrail.HistogramQuery) ([]kubetrail.Bucket, error) {
+	if q.Window.From.IsZero() || q.Window.To.IsZero() || !q.Window.From.Before(q.Window.To) {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "a histogram needs a window with from before to")
+	}
+	if q.Bucket <= 0 {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "bucket width must be positive")
+	}
+	n := int64(q.Window.To.Sub(q.Window.From) / q.Bucket)
+	if q.Window.To.Sub(q.Window.From)%q.Bucket != 0 {
+		n++
+	}
+	if n > MaxBuckets {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "%d buckets of %s would be needed; at most %d are allowed", n, q.Bucket, MaxBuckets)
+	}
+	cond, args, err := where(q.Window, q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	from := q.Window.From.UTC()
+	query := fmt.Sprintf(`SELECT (epoch_ns(evt_time) - %d) // %d AS b, evt_category::VARCHAR, count(*) FROM events WHERE %s GROUP BY ALL`,
+		from.UnixNano(), int64(q.Bucket), cond)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("histogram: %w", err)
+	}
+	defer rows.Close()
+	buckets := make([]kubetrail.Bucket, n)
+	for i := range buckets {
+		buckets[i] = kubetrail.Bucket{Start: from.Add(time.Duration(i) * q.Bucket), Counts: map[kubetrail.Category]int64{}}
+	}
+	for rows.Next() {
+		var b, c int64
+		var cat string
+		if err := rows.Scan(&b, &cat, &c); err != nil {
+			return nil, fmt.Errorf("histogram: %w", err)
+		}
+		if b < 0 || b >= n {
+			continue
+		}
+		buckets[b].Counts[kubetrail.Category(cat)] += c
+		buckets[b].Total += c
+	}
+	return buckets, rows.Err()
+}
+
+// WriteInventory records inventory observations.
+func (s *Store) WriteInventory(ctx context.Context, objs []kubetrail.InventoryObject) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("record inventory: %w", err)
+	}
+	defer stmt.Close()
+	for _, o := range objs {
+		var ips any
+		if len(o.IPs) > 0 {
+			ips = o.IPs
+		}
+		if _, err := stmt.ExecContext(ctx, o.Time.UTC(), o.Cluster, o.Kind, o.Namespace, o.Name, o.UID, ips, o.Node, o.WorkloadKind, o.WorkloadName, o.Deleted); err != nil {
+			return fmt.Errorf("record inventory: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Inventory returns the observations since t in time order.
+func (s *Store) Inventory(ctx context.Context, since time.Time) ([]kubetrail.InventoryObject, error) {
+	query := `SELECT time, cluster, kind, namespace, name, uid, ips, node, workload_kind, workload_name, deleted FROM inventory`
+	var args []any
+	if !since.IsZero() {
+		query += ` WHERE time >= ?`
+		args = append(args, since.UTC())
+	}
+	rows, err := s.db.QueryContext(ctx, query+` ORDER BY time`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	defer rows.Close()
+	var out []kubetrail.InventoryObject
+	for rows.Next() {
+		var o kubetrail.InventoryObject
+		var cluster, ns, uid, node, wk, wn sql.NullString
+		var ips any
+		if err := rows.Scan(&o.Time, &cluster, &o.Kind, &ns, &o.Name, &uid, &ips, &node, &wk, &wn, &o.Deleted); err != nil {
+			return nil, fmt.Errorf("read inventory: %w", err)
+		}
+		o.Time = o.Time.UTC()
+		o.Cluster, o.Namespace, o.UID, o.Node, o.WorkloadKind, o.WorkloadName = cluster.String, ns.String, uid.String, node.String, wk.String, wn.String
+		if l, ok := ips.([]any); ok {
+			for _, ip := range l {
+				if s, ok := ip.(string); ok {
+					o.IPs = append(o.IPs, s)
+				}
+			}
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

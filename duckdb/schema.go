@@ -1,0 +1,122 @@
+package duckdb
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// column maps one stored field to its column in the events table.
+type column struct {
+	field *kubetrail.Field
+	name  string // SQL identifier
+	sql   string // SQL type
+}
+
+// columns lists the stored fields in table order, derived from the field reference
+// so that adding a field to the reference adds its column.
+var columns = func() []column {
+	var cols []column
+	for i := range kubetrail.Fields {
+		f := &kubetrail.Fields[i]
+		if f.Derived {
+			continue
+		}
+		cols = append(cols, column{field: f, name: columnName(f.Name), sql: sqlType(f)})
+	}
+	return cols
+}()
+
+var columnByField = func() map[string]*column {
+	m := make(map[string]*column, len(columns))
+	for i := range columns {
+		m[columns[i].field.Name] = &columns[i]
+	}
+	return m
+}()
+
+func columnName(field string) string { return strings.ReplaceAll(field, ".", "_") }
+
+func sqlType(f *kubetrail.Field) string {
+	switch f.Name {
+	case "evt.category":
+		// An ENUM is one byte per row and its order is the reference order.
+		return "category"
+	}
+	switch f.Type {
+	case kubetrail.TypeInt:
+		return "BIGINT"
+	case kubetrail.TypeTime:
+		return "TIMESTAMP_NS"
+	case kubetrail.TypeStrings:
+		return "VARCHAR[]"
+	}
+	return "VARCHAR"
+}
+
+// derivedSQL computes each derived field from stored columns. Every derived field
+// of the reference must be here; TestDerivedFieldsMatchGo checks they agree with Go.
+var derivedSQL = map[string]string{
+	"evt.id":           `CASE WHEN evt_category = 'k8s' THEN 'audit/' || ka_auditid ELSE evt_stream || '/' || evt_seq END`,
+	"evt.source":       `CASE WHEN evt_category = 'k8s' THEN 'k8s_audit' ELSE 'syscall' END`,
+	"container.image":  `CASE WHEN container_image_tag IS NULL THEN container_image_repository ELSE container_image_repository || ':' || container_image_tag END`,
+	"evt.is_host":      `CASE WHEN evt_category = 'k8s' THEN NULL WHEN container_id IS NULL THEN 1 ELSE 0 END`,
+	"proc.exe":         `proc_argv[1]`,
+	"proc.args":        `CASE WHEN len(proc_argv) > 1 THEN array_to_string(proc_argv[2:], ' ') ELSE CASE WHEN proc_argv IS NULL THEN NULL ELSE '' END END`,
+	"proc.cmdline":     `CASE WHEN len(proc_argv) > 1 THEN proc_name || ' ' || array_to_string(proc_argv[2:], ' ') ELSE proc_name END`,
+	"fd.lip":           `CASE WHEN net_direction = 'inbound' THEN fd_sip ELSE fd_cip END`,
+	"fd.lport":         `CASE WHEN net_direction = 'inbound' THEN fd_sport ELSE fd_cport END`,
+	"fd.rip":           `CASE WHEN net_direction = 'inbound' THEN fd_cip ELSE fd_sip END`,
+	"fd.rport":         `CASE WHEN net_direction = 'inbound' THEN fd_cport ELSE fd_sport END`,
+	"fd.name":          `CASE evt_category WHEN 'file' THEN fs_path_name WHEN 'network' THEN fd_cip || ':' || fd_cport || '->' || fd_sip || ':' || fd_sport END`,
+	"fd.directory":     `CASE WHEN fs_path_name IS NULL THEN NULL WHEN strpos(fs_path_name, '/') = 0 THEN '' WHEN regexp_extract(fs_path_name, '^(.*)/[^/]*$', 1) = '' THEN '/' ELSE regexp_extract(fs_path_name, '^(.*)/[^/]*$', 1) END`,
+	"fd.filename":      `regexp_extract(fs_path_name, '[^/]*$')`,
+}
+
+// fieldSQL returns the SQL expression for a field: its column or its derivation.
+func fieldSQL(name string) (string, error) {
+	if c, ok := columnByField[name]; ok {
+		return c.name, nil
+	}
+	if expr, ok := derivedSQL[name]; ok {
+		return "(" + expr + ")", nil
+	}
+	return "", fmt.Errorf("field %s has no column", name)
+}
+
+func schemaSQL() string {
+	var b strings.Builder
+	var cats []string
+	for _, c := range kubetrail.Categories {
+		cats = append(cats, "'"+string(c)+"'")
+	}
+	fmt.Fprintf(&b, "CREATE TYPE IF NOT EXISTS category AS ENUM (%s);\n", strings.Join(cats, ", "))
+	b.WriteString("CREATE TABLE IF NOT EXISTS events (\n")
+	for i, c := range columns {
+		sep := ","
+		if i == len(columns)-1 {
+			sep = ""
+		}
+		notNull := ""
+		if c.field.Name == "evt.time" || c.field.Name == "evt.category" {
+			notNull = " NOT NULL"
+		}
+		fmt.Fprintf(&b, "  %s %s%s%s\n", c.name, c.sql, notNull, sep)
+	}
+	b.WriteString(");\n")
+	// The highest sequence number stored per stream: the dedupe mark for retried
+	// batches, written in the same transaction as the events it covers.
+	b.WriteString("CREATE TABLE IF NOT EXISTS streams (stream VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, updated TIMESTAMP NOT NULL);\n")
+	b.WriteString(`CREATE TABLE IF NOT EXISTS inventory (
+  time TIMESTAMP_NS NOT NULL, cluster VARCHAR, kind VARCHAR NOT NULL, namespace VARCHAR, name VARCHAR NOT NULL,
+  uid VARCHAR, ips VARCHAR[], node VARCHAR, workload_kind VARCHAR, workload_name VARCHAR, deleted BOOLEAN NOT NULL
+);
+`)
+	b.WriteString("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);\n")
+	return b.String()
+}
+
+// schemaVersion is bumped when the events table changes incompatibly; a data dir
+// written by another version is refused rather than misread.
+const schemaVersion = "1"

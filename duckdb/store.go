@@ -1,0 +1,398 @@
+// Package duckdb keeps the audit trail in an embedded DuckDB database: one wide,
+// typed, time-ordered events table that DuckDB compresses column by column, and
+// a compiler from the filter AST to parameterised SQL.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// Store is a kubetrail.EventStore and kubetrail.InventoryStore on DuckDB.
+type Store struct {
+	path string
+	db   *sql.DB
+
+	// DuckDB allows one writer at a time per database; writes are serialised here
+	// on a dedicated connection so that the appender and the transaction share it.
+	writeMu sync.Mutex
+	wconn   *sql.Conn
+}
+
+var (
+	_ kubetrail.EventStore     = (*Store)(nil)
+	_ kubetrail.InventoryStore = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	connector, err := duckdb.NewConnector(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := sql.OpenDB(connector)
+	s := &Store{path: path, db: db}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, schemaSQL()); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema'`).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO meta VALUES ('schema', ?)`, schemaVersion); err != nil {
+			return fmt.Errorf("record schema version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read schema version: %w", err)
+	case v != schemaVersion:
+		return kubetrail.Errorf(kubetrail.ECONFLICT, "%s holds schema version %s, this kubetrail reads version %s", s.path, v, schemaVersion)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open write connection: %w", err)
+	}
+	s.wconn = conn
+	return nil
+}
+
+// Close checkpoints and closes the database.
+func (s *Store) Close() error {
+	var errs []error
+	if s.wconn != nil {
+		if _, err := s.wconn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+		}
+		errs = append(errs, s.wconn.Close())
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// Write stores a batch atomically. See kubetrail.EventStore for the dedupe rules.
+func (s *Store) Write(ctx context.Context, events []kubetrail.Event) (kubetrail.WriteResult, error) {
+	var res kubetrail.WriteResult
+	if len(events) == 0 {
+		return res, nil
+	}
+	if err := validate(events); err != nil {
+		return res, err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	if _, err := s.wconn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return res, fmt.Errorf("begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// The context may be the reason we are here; roll back regardless of it.
+			s.wconn.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+
+	keep, marks, err := s.newRuntimeEvents(ctx, events, &res)
+	if err != nil {
+		return res, err
+	}
+	audits, err := s.newAuditStages(ctx, events, &res)
+	if err != nil {
+		return res, err
+	}
+	keep = append(keep, audits...)
+	// Time order within a batch helps DuckDB's per-block min/max skip blocks.
+	slices.SortStableFunc(keep, func(a, b *kubetrail.Event) int { return a.Time.Compare(b.Time) })
+	if err := s.append(ctx, keep); err != nil {
+		return res, err
+	}
+	for stream, seq := range marks {
+		if _, err := s.wconn.ExecContext(ctx,
+			`INSERT INTO streams VALUES (?, ?, now()) ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, updated = excluded.updated`,
+			stream, int64(seq)); err != nil {
+			return res, fmt.Errorf("record stream mark: %w", err)
+		}
+	}
+	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	res.Stored = len(keep) - res.Updated
+	return res, nil
+}
+
+// validate checks what the store relies on; decoders check more, with positions.
+func validate(events []kubetrail.Event) error {
+	last := map[string]uint64{}
+	for i := range events {
+		e := &events[i]
+		where := fmt.Sprintf("events[%d]", i)
+		if !e.Category.Valid() {
+			return kubetrail.ErrorAt(kubetrail.EINVALID, where, "unknown category %q", e.Category)
+		}
+		if e.Time.IsZero() {
+			return kubetrail.ErrorAt(kubetrail.EINVALID, where, "evt.time is missing")
+		}
+		if e.Category == kubetrail.CategoryK8s {
+			if e.Audit.AuditID == "" {
+				return kubetrail.ErrorAt(kubetrail.EINVALID, where, "ka.auditid is missing")
+			}
+			continue
+		}
+		if err := kubetrail.ValidStream(e.Stream); err != nil {
+			return kubetrail.ErrorAt(kubetrail.EINVALID, where, "%v", err)
+		}
+		if e.Seq == 0 {
+			return kubetrail.ErrorAt(kubetrail.EINVALID, where, "evt.seq must be 1 or more")
+		}
+		if prev, ok := last[e.Stream]; ok && e.Seq <= prev {
+			return kubetrail.ErrorAt(kubetrail.EINVALID, where, "evt.seq %d of stream %s does not follow %d: a stream's events must be in increasing order", e.Seq, e.Stream, prev)
+		}
+		last[e.Stream] = e.Seq
+	}
+	return nil
+}
+
+// newRuntimeEvents keeps the runtime events above their stream's mark and returns
+// the new marks.
+func (s *Store) newRuntimeEvents(ctx context.Context, events []kubetrail.Event, res *kubetrail.WriteResult) ([]*kubetrail.Event, map[string]uint64, error) {
+	marks := map[string]uint64{}
+	var keep []*kubetrail.Event
+	for i := range events {
+		e := &events[i]
+		if e.Category == kubetrail.CategoryK8s {
+			continue
+		}
+		mark, ok := marks[e.Stream]
+		if !ok {
+			var seq int64
+			err := s.wconn.QueryRowContext(ctx, `SELECT seq FROM streams WHERE stream = ?`, e.Stream).Scan(&seq)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, nil, fmt.Errorf("read stream mark: %w", err)
+			}
+			mark = uint64(seq)
+			marks[e.Stream] = mark
+		}
+		if e.Seq <= mark {
+			res.Duplicates++
+			continue
+		}
+		marks[e.Stream] = e.Seq
+		keep = append(keep, e)
+	}
+	return keep, marks, nil
+}
+
+// newAuditStages keeps, per audit ID, the latest stage of the batch when it is
+// later than the stored one, and deletes the stored one it replaces. All stages of
+// a request share requestReceivedTimestamp, which bounds the lookup in time.
+func (s *Store) newAuditStages(ctx context.Context, events []kubetrail.Event, res *kubetrail.WriteResult) ([]*kubetrail.Event, error) {
+	latest := map[string]*kubetrail.Event{}
+	var order []string
+	for i := range events {
+		e := &events[i]
+		if e.Category != kubetrail.CategoryK8s {
+			continue
+		}
+		prev, ok := latest[e.Audit.AuditID]
+		switch {
+		case !ok:
+			latest[e.Audit.AuditID] = e
+			order = append(order, e.Audit.AuditID)
+		case kubetrail.AuditStageRank(e.Audit.Stage) > kubetrail.AuditStageRank(prev.Audit.Stage):
+			latest[e.Audit.AuditID] = e
+			res.Duplicates++
+		default:
+			res.Duplicates++
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	lo, hi := latest[order[0]].Time, latest[order[0]].Time
+	ids := make([]string, 0, len(order))
+	for _, id := range order {
+		t := latest[id].Time
+		if t.Before(lo) {
+			lo = t
+		}
+		if t.After(hi) {
+			hi = t
+		}
+		ids = append(ids, id)
+	}
+	rows, err := s.wconn.QueryContext(ctx,
+		`SELECT ka_auditid, ka_stage FROM events WHERE evt_category = 'k8s' AND evt_time BETWEEN ? AND ? AND list_contains(?::VARCHAR[], ka_auditid)`,
+		lo, hi, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up stored audit stages: %w", err)
+	}
+	stored := map[string]string{}
+	for rows.Next() {
+		var id, stage sql.NullString
+		if err := rows.Scan(&id, &stage); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("look up stored audit stages: %w", err)
+		}
+		stored[id.String] = stage.String
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	var keep []*kubetrail.Event
+	for _, id := range order {
+		e := latest[id]
+		prevStage, ok := stored[id]
+		if !ok {
+			keep = append(keep, e)
+			continue
+		}
+		if kubetrail.AuditStageRank(e.Audit.Stage) <= kubetrail.AuditStageRank(prevStage) {
+			res.Duplicates++
+			continue
+		}
+		if _, err := s.wconn.ExecContext(ctx,
+			`DELETE FROM events WHERE evt_category = 'k8s' AND evt_time = ? AND ka_auditid = ?`, e.Time, id); err != nil {
+			return nil, fmt.Errorf("replace audit stage: %w", err)
+		}
+		res.Updated++
+		keep = append(keep, e)
+	}
+	return keep, nil
+}
+
+// append writes rows through DuckDB's appender on the write connection, inside the
+// transaction Write opened.
+func (s *Store) append(ctx context.Context, events []*kubetrail.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.wconn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "events")
+		if err != nil {
+			return fmt.Errorf("open appender: %w", err)
+		}
+		row := make([]driver.Value, len(columns))
+		for _, e := range events {
+			rowValues(e, row)
+			if err := a.AppendRow(row...); err != nil {
+				a.Close()
+				return fmt.Errorf("append event %s: %w", e.ID(), err)
+			}
+		}
+		if err := a.Close(); err != nil {
+			return fmt.Errorf("flush appender: %w", err)
+		}
+		return nil
+	})
+}
+
+// rowValues fills row with e's column values. Fields that do not apply to the
+// event's category, and empty strings and lists, are NULL: it costs nothing to
+// store and makes a comparison on a missing field false, as in Falco.
+func rowValues(e *kubetrail.Event, row []driver.Value) {
+	for i := range columns {
+		f := columns[i].field
+		if !f.AppliesTo(e.Category) {
+			row[i] = nil
+			continue
+		}
+		switch v := f.Get(e).(type) {
+		case string:
+			if v == "" {
+				row[i] = nil
+			} else {
+				row[i] = v
+			}
+		case []string:
+			if len(v) == 0 {
+				row[i] = nil
+			} else {
+				row[i] = v
+			}
+		case time.Time:
+			if v.IsZero() {
+				row[i] = nil
+			} else {
+				row[i] = v.UTC()
+			}
+		default:
+			row[i] = v
+		}
+	}
+}
+
+// DeleteBefore removes category c's events older than t.
+func (s *Store) DeleteBefore(ctx context.Context, c kubetrail.Category, t time.Time) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	r, err := s.wconn.ExecContext(ctx, `DELETE FROM events WHERE evt_category = ? AND evt_time < ?`, string(c), t)
+	if err != nil {
+		return 0, fmt.Errorf("delete %s events before %s: %w", c, t.Format(time.RFC3339), err)
+	}
+	return r.RowsAffected()
+}
+
+// Stats reports counts per category and the size of the database on disk.
+func (s *Store) Stats(ctx context.Context) (kubetrail.Stats, error) {
+	st := kubetrail.Stats{Events: map[kubetrail.Category]int64{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT evt_category::VARCHAR, count(*), min(evt_time), max(evt_time) FROM events GROUP BY 1`)
+	if err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		var n int64
+		var lo, hi time.Time
+		if err := rows.Scan(&c, &n, &lo, &hi); err != nil {
+			return st, fmt.Errorf("stats: %w", err)
+		}
+		st.Events[kubetrail.Category(c)] = n
+		if st.Oldest.IsZero() || lo.Before(st.Oldest) {
+			st.Oldest = lo.UTC()
+		}
+		if hi.After(st.Newest) {
+			st.Newest = hi.UTC()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, err
+	}
+	for _, p := range []string{s.path, s.path + ".wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			st.Bytes += fi.Size()
+		}
+	}
+	return st, nil
+}
+
+// Checkpoint folds the write-ahead log into the database file.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err := s.wconn.ExecContext(ctx, "CHECKPOINT")
+	return err
+}
