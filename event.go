@@ -48,10 +48,11 @@ const (
 
 // Peer kinds: what the remote address of a connection was in the cluster at the time.
 const (
-	PeerPod     = "pod"
-	PeerService = "service"
-	PeerNode    = "node"
-	PeerUnknown = "unknown" // the address belonged to nothing the cluster knew of
+	PeerPod      = "pod"
+	PeerService  = "service"
+	PeerNode     = "node"
+	PeerUnknown  = "unknown"  // the address belonged to nothing the cluster knew of
+	PeerLoopback = "loopback" // the pod or host talking to itself
 )
 
 // Event is one record of the audit trail. All four categories share one record so

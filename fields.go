@@ -166,7 +166,7 @@ var Fields = []Field{
 	derived("fd.lport", TypeInt, onlyNetwork, "Local port.", func(e *Event) any { return e.Network.LocalPort() }),
 	derived("fd.rip", TypeString, onlyNetwork, "Remote IP address.", func(e *Event) any { return e.Network.RemoteIP() }),
 	derived("fd.rport", TypeInt, onlyNetwork, "Remote port.", func(e *Event) any { return e.Network.RemotePort() }),
-	str("net.peer.kind", onlyNetwork, "What the remote address was in the cluster at the time: pod, service, node, or unknown when it belonged to nothing in the cluster.", func(e *Event) *string { return &e.Network.PeerKind }),
+	str("net.peer.kind", onlyNetwork, "What the remote address was in the cluster at the time: pod, service, node, loopback, or unknown when it belonged to nothing in the cluster.", func(e *Event) *string { return &e.Network.PeerKind }),
 	str("net.peer.ns", onlyNetwork, "Namespace of the remote pod or service.", func(e *Event) *string { return &e.Network.PeerNamespace }),
 	str("net.peer.name", onlyNetwork, "Name of the remote pod, service or node.", func(e *Event) *string { return &e.Network.PeerName }),
 	str("net.peer.workload", onlyNetwork, "Workload that owned the remote pod.", func(e *Event) *string { return &e.Network.PeerWorkload }),

@@ -1,0 +1,130 @@
+// Package ingest is the one path every event takes into the trail: decoded
+// batches from the agent protocol and the audit webhook or log files are enriched
+// (the remote end of each connection named from the inventory history) and
+// written to the store, atomically per batch.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// Store is what the pipeline writes to.
+type Store interface {
+	kubetrail.EventStore
+	kubetrail.InventoryStore
+}
+
+// Pipeline enriches and stores batches.
+type Pipeline struct {
+	store Store
+	peers *PeerIndex
+
+	events   *prometheus.CounterVec
+	dupes    *prometheus.CounterVec
+	refused  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns a pipeline over store, with its peer index loaded from the stored
+// inventory history. Metrics are registered on reg when it is not nil.
+func New(ctx context.Context, store Store, reg prometheus.Registerer) (*Pipeline, error) {
+	p := &Pipeline{
+		store: store,
+		peers: NewPeerIndex(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_ingest_events_total", Help: "New events stored, by source.",
+		}, []string{"source"}),
+		dupes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_ingest_duplicate_events_total", Help: "Events received again and not stored twice (retried batches, earlier audit stages).",
+		}, []string{"source"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_ingest_refused_batches_total", Help: "Batches refused whole, by source and reason code.",
+		}, []string{"source", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kubetrail_ingest_batch_seconds", Help: "Time to enrich and durably store one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"source"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{p.events, p.dupes, p.refused, p.duration} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register ingest metrics: %w", err)
+			}
+		}
+	}
+	inv, err := store.Inventory(ctx, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("load inventory history: %w", err)
+	}
+	p.peers.Observe(inv)
+	return p, nil
+}
+
+// Sources of batches, as metrics label them.
+const (
+	SourceAgent = "agent"
+	SourceAudit = "k8s_audit"
+)
+
+// Refused counts a batch that could not be decoded; decoding happens before the
+// pipeline sees it.
+func (p *Pipeline) Refused(source string, err error) {
+	p.refused.WithLabelValues(source, kubetrail.ErrorCode(err)).Inc()
+}
+
+// WriteBatch stores an agent batch: its inventory first, so that the batch's own
+// connections can be named by it, then its events.
+func (p *Pipeline) WriteBatch(ctx context.Context, b *kubetrail.Batch) (kubetrail.WriteResult, error) {
+	start := time.Now()
+	if len(b.Inventory) > 0 {
+		if err := p.store.WriteInventory(ctx, b.Inventory); err != nil {
+			return kubetrail.WriteResult{}, fmt.Errorf("store inventory: %w", err)
+		}
+		p.peers.Observe(b.Inventory)
+	}
+	p.resolvePeers(b.Events)
+	res, err := p.write(ctx, SourceAgent, b.Events)
+	p.duration.WithLabelValues(SourceAgent).Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+// WriteAudit stores Kubernetes audit events.
+func (p *Pipeline) WriteAudit(ctx context.Context, events []kubetrail.Event) (kubetrail.WriteResult, error) {
+	start := time.Now()
+	res, err := p.write(ctx, SourceAudit, events)
+	p.duration.WithLabelValues(SourceAudit).Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+func (p *Pipeline) write(ctx context.Context, source string, events []kubetrail.Event) (kubetrail.WriteResult, error) {
+	res, err := p.store.Write(ctx, events)
+	if err != nil {
+		p.refused.WithLabelValues(source, kubetrail.ErrorCode(err)).Inc()
+		return res, err
+	}
+	p.events.WithLabelValues(source).Add(float64(res.Stored))
+	p.dupes.WithLabelValues(source).Add(float64(res.Duplicates))
+	return res, nil
+}
+
+// resolvePeers names the remote end of each connection the sender left unnamed.
+func (p *Pipeline) resolvePeers(events []kubetrail.Event) {
+	for i := range events {
+		e := &events[i]
+		if e.Category != kubetrail.CategoryNetwork || e.Network.PeerKind != "" {
+			continue
+		}
+		peer, ok := p.peers.Resolve(e.Cluster, e.Network.RemoteIP(), e.Time)
+		if !ok {
+			continue
+		}
+		e.Network.PeerKind, e.Network.PeerNamespace, e.Network.PeerName, e.Network.PeerWorkload =
+			peer.Kind, peer.Namespace, peer.Name, peer.Workload
+	}
+}

@@ -1,0 +1,94 @@
+package k8saudit
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// sharedTestdata returns the directory of the shared real-world test data, which
+// lives beside the repository: <module root>/../shared/testdata. Without it the
+// tests skip, except in CI (CI=true), where missing data is a failure.
+func sharedTestdata(t testing.TB) string {
+	t.Helper()
+	dir := sharedTestdataDir()
+	if dir == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("shared test data not found: expected ../shared/testdata beside the module root")
+		}
+		t.Skip("shared test data not found (../shared/testdata beside the module root)")
+	}
+	return dir
+}
+
+// sharedTestdataDir finds the shared test data, or returns "".
+func sharedTestdataDir() string {
+	dir, err := os.Getwd() // the package directory, under go test
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+	data := filepath.Join(filepath.Dir(dir), "shared", "testdata")
+	if fi, err := os.Stat(data); err != nil || !fi.IsDir() {
+		return ""
+	}
+	return data
+}
+
+// readAll reads r to its end, collecting events and errors (a Reader goes on
+// after a bad record). It fails on anything but a *kubetrail.Error and stops
+// when Next does not make progress.
+func readAll(t testing.TB, in io.Reader) ([]kubetrail.Event, []*kubetrail.Error) {
+	t.Helper()
+	r := NewReader(in, "test-cluster")
+	var events []kubetrail.Event
+	var errs []*kubetrail.Error
+	for range 1_000_000 {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return events, errs
+		}
+		if err != nil {
+			var e *kubetrail.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Next: %v (%T), want a *kubetrail.Error", err, err)
+			}
+			errs = append(errs, e)
+			continue
+		}
+		events = append(events, ev)
+	}
+	t.Fatal("Reader did not reach io.EOF")
+	return nil, nil
+}
+
+func readFile(t testing.TB, path string) ([]kubetrail.Event, []*kubetrail.Error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, bytes.NewReader(data))
+}
+
+func errorStrings(errs []*kubetrail.Error) []string {
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = e.Error()
+	}
+	return out
+}
