@@ -63,6 +63,11 @@ func (x *PeerIndex) Observe(objs []kubetrail.InventoryObject) {
 				if ivs[last].owner == who {
 					continue // seen again, still the same owner
 				}
+				if ivs[last].owner.kind == kubetrail.ObjectNode && o.Kind == kubetrail.ObjectPod {
+					// A host-network pod shares its node's address; the address
+					// stays the node's, before, during and after the pod.
+					continue
+				}
 				ivs[last].to = o.Time // the address moved to a new owner
 			}
 			addrs[ip] = append(ivs, interval{from: o.Time, owner: who})

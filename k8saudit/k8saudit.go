@@ -58,7 +58,7 @@ const (
 )
 
 // The audit API versions we read. k8s.io/apiserver no longer ships Go types for
-// v1beta1 (removed in 1.24), so v1beta1 events are decoded with the v1 struct:
+// v1beta1, so v1beta1 events are decoded with the v1 struct:
 // the fields used here have the same names and JSON shape in both; v1beta1's
 // extra metadata and timestamp fields are ignored (timestamp is used only as the
 // fallback for requestReceivedTimestamp, see the package comment).
@@ -76,9 +76,15 @@ const wantVersions = versionV1 + " or " + versionV1beta1
 // body is the caller's to limit.
 func DecodeEventList(body []byte, cluster string) ([]kubetrail.Event, error) {
 	var list struct {
-		Kind       json.RawMessage   `json:"kind"`
-		APIVersion json.RawMessage   `json:"apiVersion"`
-		Items      []json.RawMessage `json:"items"`
+		Kind       json.RawMessage `json:"kind"`
+		APIVersion json.RawMessage `json:"apiVersion"`
+		Items      json.RawMessage `json:"items"`
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "empty body: want an audit EventList")
+	}
+	if err := notObject(body, "an EventList"); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
 		return nil, jsonError(err, body, 1)
@@ -95,8 +101,14 @@ func DecodeEventList(body []byte, cluster string) ([]kubetrail.Event, error) {
 	if _, err := checkVersion(list.APIVersion); err != nil {
 		return nil, err
 	}
-	events := make([]kubetrail.Event, 0, len(list.Items))
-	for i, item := range list.Items {
+	var items []json.RawMessage
+	if !isAbsent(list.Items) {
+		if err := json.Unmarshal(list.Items, &items); err != nil {
+			return nil, kubetrail.Errorf(kubetrail.EINVALID, "items is not a list")
+		}
+	}
+	events := make([]kubetrail.Event, 0, len(items))
+	for i, item := range items {
 		ev, err := decodeEvent(item, 0, "", cluster)
 		if err != nil {
 			return nil, at(err, fmt.Sprintf("items[%d]", i))
@@ -119,7 +131,7 @@ type record struct {
 	APIVersion               json.RawMessage `json:"apiVersion"`
 	RequestReceivedTimestamp json.RawMessage `json:"requestReceivedTimestamp"`
 	StageTimestamp           json.RawMessage `json:"stageTimestamp"`
-	Timestamp                json.RawMessage `json:"timestamp"` // v1beta1's predecessor of requestReceivedTimestamp
+	Timestamp                json.RawMessage `json:"timestamp"` // the deprecated predecessor of requestReceivedTimestamp
 
 	Items      present         `json:"items"`      // EventList
 	Records    present         `json:"records"`    // Event Hub payload: {"records":[...]}
@@ -137,8 +149,8 @@ func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
 // a value of the wrong type in an Event field is returned separately as typeErr,
 // because it matters only once the object turns out to be an Event.
 func parse(raw []byte, line int) (rec *record, typeErr error, err error) {
-	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) > 0 && t[0] != '{' && json.Valid(t) {
-		return nil, nil, kubetrail.Errorf(kubetrail.EINVALID, "not a JSON object but %s: want an audit event", jsonKind(t))
+	if err := notObject(raw, "an audit event"); err != nil {
+		return nil, nil, err
 	}
 	rec = new(record)
 	if err := json.Unmarshal(raw, rec); err != nil {
@@ -149,6 +161,15 @@ func parse(raw []byte, line int) (rec *record, typeErr error, err error) {
 		typeErr = err
 	}
 	return rec, typeErr, nil
+}
+
+// notObject refuses valid JSON that is not an object (a list, a string, ...),
+// which encoding/json would otherwise describe in terms of Go types.
+func notObject(raw []byte, want string) error {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) > 0 && t[0] != '{' && json.Valid(t) {
+		return kubetrail.Errorf(kubetrail.EINVALID, "not a JSON object but %s: want %s", jsonKind(t), want)
+	}
+	return nil
 }
 
 // looksLikeEvent reports whether an object without kind and apiVersion has any
@@ -305,12 +326,12 @@ func listSpans(obj []byte, key string) ([]span, error) {
 
 // decodeHubRecord unwraps one Azure Event Hub record of AKS diagnostic logs:
 // {"category":"kube-audit","properties":{"log":"<Event JSON>"}, ...}.
-func decodeHubRecord(rec *record, cluster string) (kubetrail.Event, error) {
+func decodeHubRecord(rec *record, cluster string) (kubetrail.Event, []byte, error) {
 	if !isAbsent(rec.Category) {
 		c, _ := jsonString(rec.Category)
 		if c != "kube-audit" && c != "kube-audit-admin" {
 			// AKS sends its other diagnostic logs (kube-apiserver, guard, ...) the same way.
-			return kubetrail.Event{}, kubetrail.Errorf(kubetrail.EINVALID,
+			return kubetrail.Event{}, nil, kubetrail.Errorf(kubetrail.EINVALID,
 				"Event Hub record of category %s is not a Kubernetes audit event (want category kube-audit or kube-audit-admin)", excerpt(rec.Category))
 		}
 	}
@@ -318,20 +339,21 @@ func decodeHubRecord(rec *record, cluster string) (kubetrail.Event, error) {
 		Log json.RawMessage `json:"log"`
 	}
 	if err := json.Unmarshal(rec.Properties, &props); err != nil || isAbsent(props.Log) {
-		return kubetrail.Event{}, kubetrail.Errorf(kubetrail.EINVALID, "Event Hub record without properties.log (which holds the audit event as a JSON string)")
+		return kubetrail.Event{}, nil, kubetrail.Errorf(kubetrail.EINVALID, "Event Hub record without properties.log (which holds the audit event as a JSON string)")
 	}
 	log, ok := jsonString(props.Log)
 	if !ok {
-		return kubetrail.Event{}, kubetrail.Errorf(kubetrail.EINVALID, "properties.log is %s: want the audit event as a JSON string", jsonKind(props.Log))
+		return kubetrail.Event{}, nil, kubetrail.Errorf(kubetrail.EINVALID, "properties.log is %s: want the audit event as a JSON string", jsonKind(props.Log))
 	}
 	inner := bytes.TrimSpace([]byte(log))
 	if len(inner) > MaxEventSize {
-		return kubetrail.Event{}, kubetrail.Errorf(kubetrail.ETOOLARGE, "properties.log: audit event is %d bytes; the limit is %d (1 MiB)", len(inner), MaxEventSize)
+		return kubetrail.Event{}, nil, kubetrail.Errorf(kubetrail.ETOOLARGE, "properties.log: audit event is %d bytes; the limit is %d (1 MiB)", len(inner), MaxEventSize)
 	}
 	if len(inner) == 0 || inner[0] != '{' {
-		return kubetrail.Event{}, kubetrail.Errorf(kubetrail.EINVALID, "properties.log is not a JSON object: it starts with %s", quotePrefix(inner))
+		return kubetrail.Event{}, nil, kubetrail.Errorf(kubetrail.EINVALID, "properties.log is not a JSON object: it starts with %s", quotePrefix(inner))
 	}
-	return decodeEvent(inner, 0, "properties.log", cluster)
+	ev, err := decodeEvent(inner, 0, "properties.log", cluster)
+	return ev, inner, err
 }
 
 // notAnEvent refuses an object that has no kind, no apiVersion and no audit Event
@@ -363,11 +385,11 @@ func jsonError(err error, raw []byte, line int) error {
 	if !errors.As(err, &se) {
 		return kubetrail.Errorf(kubetrail.EINVALID, "malformed JSON: %v", err)
 	}
-	off := int(min(max(se.Offset, 0), int64(len(raw))))
+	pos := int(min(max(se.Offset, 1), int64(len(raw)))) // Offset counts the bad byte: 1-based
 	if line > 0 {
-		return kubetrail.Errorf(kubetrail.EINVALID, "malformed JSON at line %d: %v", line+bytes.Count(raw[:off], []byte{'\n'}), se)
+		return kubetrail.Errorf(kubetrail.EINVALID, "malformed JSON at line %d: %v", line+bytes.Count(raw[:pos-1], []byte{'\n'}), se)
 	}
-	return kubetrail.Errorf(kubetrail.EINVALID, "malformed JSON at byte %d: %v", off, se)
+	return kubetrail.Errorf(kubetrail.EINVALID, "malformed JSON at byte %d: %v", pos, se)
 }
 
 // typeError describes a value of the wrong JSON type in an Event field.
@@ -396,14 +418,11 @@ func goTypeName(kind string) string {
 	return "a " + kind
 }
 
-// at sets where an error happened, unless it already says.
+// at sets where a kubetrail error happened, unless it already says.
 func at(err error, where string) error {
 	var e *kubetrail.Error
-	if errors.As(err, &e) {
-		if e.Where == "" {
-			e.Where = where
-		}
-		return err
+	if errors.As(err, &e) && e.Where == "" {
+		e.Where = where
 	}
 	return err
 }
@@ -433,17 +452,22 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// excerpt shows a JSON value in a message, shortened: a refused value may be huge.
+// excerpt shows a JSON value in a message: shortened, as a refused value may be
+// huge, and on one line, as messages are reported one per line.
 func excerpt(raw json.RawMessage) string {
 	const limit = 64
 	if len(raw) == 0 {
 		return "(absent)"
 	}
+	s := string(bytes.ToValidUTF8(raw[:min(len(raw), limit)], nil))
+	s = oneLine.Replace(s)
 	if len(raw) > limit {
-		return string(bytes.ToValidUTF8(raw[:limit], nil)) + "…"
+		s += "…"
 	}
-	return string(bytes.ToValidUTF8(raw, nil))
+	return s
 }
+
+var oneLine = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ")
 
 // quotePrefix quotes the start of b for a message.
 func quotePrefix(b []byte) string {

@@ -42,7 +42,16 @@ type Reader struct {
 	// Elements still to hand out from the last EventList or Event Hub payload.
 	list    []byte
 	pending []listItem
+
+	// raw is the audit Event JSON of the event Next returned last.
+	raw []byte
 }
+
+// Raw returns the audit Event JSON of the event the last successful Next returned
+// (for an Event Hub record, the Event inside it). It is valid until the next call
+// of Next; `kubetrail ingest` forwards it to the server's audit webhook endpoint so
+// that files and the webhook take one path.
+func (r *Reader) Raw() []byte { return r.raw }
 
 // listItem is one element of an EventList's items or an Event Hub payload's records.
 type listItem struct {
@@ -112,22 +121,25 @@ func (r *Reader) decodeTop(raw []byte, line int) (ev kubetrail.Event, isList boo
 	case kind == "EventList":
 		return ev, true, r.queue(raw, line, "items", false)
 	case kind == "Event":
+		r.raw = raw
 		ev, err = toEvent(rec, typeErr, len(raw), r.cluster)
 		return ev, false, err
 	case !isAbsent(rec.APIVersion):
 		// An audit apiVersion without a kind: an Event with its kind left out.
+		r.raw = raw
 		ev, err = toEvent(rec, typeErr, len(raw), r.cluster)
 		return ev, false, err
 	case bool(rec.Records):
 		return ev, true, r.queue(raw, line, "records", true)
 	case rec.looksLikeEvent(typeErr):
+		r.raw = raw
 		ev, err = toEvent(rec, typeErr, len(raw), r.cluster)
 		return ev, false, err
 	case len(rec.Properties) > 0:
 		if len(raw) > MaxEventSize {
 			return ev, false, kubetrail.Errorf(kubetrail.ETOOLARGE, "Event Hub record is %d bytes; the limit is %d (1 MiB)", len(raw), MaxEventSize)
 		}
-		ev, err = decodeHubRecord(rec, r.cluster)
+		ev, r.raw, err = decodeHubRecord(rec, r.cluster)
 		return ev, false, err
 	}
 	return ev, false, notAnEvent(raw)
@@ -142,13 +154,11 @@ func (r *Reader) queue(raw []byte, line int, key string, hub bool) error {
 	}
 	r.list = raw // the elements point into it; nextValue leaves it alone while any are pending
 	r.pending = r.pending[:0]
+	counted := 0 // lines are counted on from the previous element, not from the start each time
 	for i, s := range spans {
-		r.pending = append(r.pending, listItem{
-			span:    s,
-			line:    line + bytes.Count(raw[:s.start], []byte{'\n'}),
-			context: fmt.Sprintf("%s[%d]", key, i),
-			hub:     hub,
-		})
+		line += bytes.Count(raw[counted:s.start], []byte{'\n'})
+		counted = s.start
+		r.pending = append(r.pending, listItem{span: s, line: line, context: fmt.Sprintf("%s[%d]", key, i), hub: hub})
 	}
 	return nil
 }
@@ -161,6 +171,7 @@ func (r *Reader) listElement(item listItem) (kubetrail.Event, error) {
 		return kubetrail.Event{}, kubetrail.ErrorAt(kubetrail.ETOOLARGE, where, "%s: audit event is %d bytes; the limit is %d (1 MiB)", item.context, len(raw), MaxEventSize)
 	}
 	if !item.hub {
+		r.raw = raw
 		ev, err := decodeEvent(raw, item.line, item.context, r.cluster)
 		return ev, at(err, where)
 	}
@@ -168,9 +179,14 @@ func (r *Reader) listElement(item listItem) (kubetrail.Event, error) {
 	if err != nil {
 		return kubetrail.Event{}, at(prefix(err, item.context), where)
 	}
-	ev, err := decodeHubRecord(rec, r.cluster)
+	ev, inner, err := decodeHubRecord(rec, r.cluster)
+	r.raw = inner
 	return ev, at(prefix(err, item.context), where)
 }
+
+// maxDepth is encoding/json's own limit of nesting, reached sooner here so that
+// the framing's stack stays small.
+const maxDepth = 10000
 
 func lineWhere(line int) string { return fmt.Sprintf("line %d", line) }
 
@@ -203,14 +219,19 @@ func (r *Reader) nextValue() ([]byte, int, error) {
 		return nil, start, r.garbage(first, start)
 	}
 
+	if cap(r.buf) > 4*MaxEventSize {
+		r.buf = nil // after a huge list, do not keep its memory for the rest of the log
+	}
 	r.buf = append(r.buf[:0], first)
 	r.list, r.pending = nil, nil
-	depth, inString, escaped, tooLarge := 1, false, false, false
-	for depth > 0 {
-		// A line starting with '{' inside an unfinished object: the object was cut
-		// short (a crash mid-write, then the log went on) and a new record begins.
-		// Valid JSON never has this: encoders indent nested values.
-		if r.col0 && first == '{' {
+	open := []byte{first} // the braces and brackets not closed yet
+	last := first         // the last byte outside strings that is not blank
+	inString, escaped, tooLarge := false, false, false
+	for len(open) > 0 {
+		// A '{' starting a line where JSON cannot have one (not after ':', '[' or
+		// a ',' in a list): the record was cut short (a crash mid-write, and then
+		// the log went on) and a new one begins. Valid JSON is never read so.
+		if r.col0 && !(last == ':' || last == '[' || last == ',' && open[len(open)-1] == '[') {
 			if p, _ := r.in.Peek(1); len(p) == 1 && p[0] == '{' {
 				return nil, start, kubetrail.ErrorAt(kubetrail.EINVALID, lineWhere(start),
 					"malformed JSON: the record is cut short: a new one starts at line %d before it is complete", r.line)
@@ -241,9 +262,17 @@ func (r *Reader) nextValue() ([]byte, int, error) {
 		case c == '"':
 			inString = true
 		case c == '{' || c == '[':
-			depth++
+			if len(open) == maxDepth {
+				r.resync()
+				return nil, start, kubetrail.ErrorAt(kubetrail.EINVALID, lineWhere(start),
+					"malformed JSON: nested deeper than %d levels; skipped to the next line starting with '{'", maxDepth)
+			}
+			open = append(open, c)
 		case c == '}' || c == ']':
-			depth--
+			open = open[:len(open)-1] // a mismatched pair is left for encoding/json to report
+		}
+		if !inString && !isSpace(c) {
+			last = c
 		}
 		if len(r.buf) < MaxListSize {
 			r.buf = append(r.buf, c)

@@ -1,0 +1,54 @@
+# kubetrail — build, demo, tests, benchmarks.
+GO        ?= go
+BIN       := bin/kubetrail
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+FUZZTIME  ?= 10s
+# Fuzz targets as package:Func; CI runs each for FUZZTIME.
+FUZZ      := ./filter:FuzzParse ./k8saudit:FuzzReader ./k8saudit:FuzzDecodeEventList ./agentpb:FuzzDecode
+
+.PHONY: all build demo test unit fuzz bench bench-scale generate docs vet clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/kubetrail
+
+# The main job: a server on the embedded store, fed by a simulated cluster.
+demo: build
+	$(BIN) demo
+
+# Everything CI checks: vet, generated files up to date, unit and integration
+# tests (real DuckDB on disk, real HTTP), and a short run of every fuzz target.
+test: vet docs-check unit fuzz
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+# Benchmarks: ingest through POST /api/v1/events into DuckDB, and query latency
+# on a stored trail (BENCH_EVENTS events; 10M and 50M are the targets we report).
+BENCH_EVENTS ?= 1000000
+bench:
+	KUBETRAIL_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 3h ./bench/
+
+generate:
+	cd agentpb && protoc --go_out=. --go_opt=paths=source_relative agent.proto
+	$(MAKE) docs
+
+docs: build
+	$(BIN) fields -o markdown > docs/fields.md
+
+docs-check: build
+	@$(BIN) fields -o markdown | diff -u docs/fields.md - || (echo "docs/fields.md is stale: run 'make docs'"; exit 1)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/duckdb"
+	kthttp "github.com/kubetrail/kubetrail/http"
+	"github.com/kubetrail/kubetrail/ingest"
+)
+
+type serverOptions struct {
+	listen     string
+	dataDir    string
+	cluster    string
+	retention  map[kubetrail.Category]*time.Duration
+	retainEach time.Duration
+}
+
+func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:7070", "address to serve the API on")
+	f.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the embedded store and the admin token")
+	f.StringVar(&o.cluster, "cluster-name", "default", "cluster name for audit events whose webhook URL carries no ?cluster=")
+	def := kubetrail.DefaultRetention()
+	o.retention = map[kubetrail.Category]*time.Duration{}
+	for _, c := range kubetrail.Categories {
+		d := def[c]
+		o.retention[c] = &d
+		f.DurationVar(o.retention[c], "retention-"+string(c), d, fmt.Sprintf("how long %s events are kept (0 keeps them forever)", c))
+	}
+	f.DurationVar(&o.retainEach, "retention-interval", time.Hour, "how often old events are removed")
+}
+
+func newServerCommand() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the kubetrail server on the embedded store",
+		Long: `Run the kubetrail server: it receives the Kubernetes API server's audit webhook
+(POST /api/v1/k8s-audit) and node agents' batches (POST /api/v1/events), keeps the
+trail in an embedded DuckDB store under --data-dir, and answers queries.
+
+Every endpoint but /healthz and /readyz requires the admin token, which the server
+creates in --data-dir on first start (or takes from KUBETRAIL_ADMIN_TOKEN).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srv, err := startServer(cmd.Context(), &o, slog.Default())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "kubetrail server listening on %s (data in %s)\n", srv.url, o.dataDir)
+			return srv.wait(cmd.Context())
+		},
+	}
+	o.flags(cmd, defaultDataDir())
+	return cmd
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("KUBETRAIL_DATA_DIR"); d != "" {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".kubetrail", "data")
+	}
+	return "kubetrail-data"
+}
+
+// runningServer is a started server and what it needs to stop cleanly.
+type runningServer struct {
+	url   string
+	token string
+	http  *kthttp.Server
+	store *duckdb.Store
+	done  chan error
+	stop  context.CancelFunc
+}
+
+func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runningServer, error) {
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	token, err := adminToken(o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := duckdb.Open(ctx, filepath.Join(o.dataDir, "trail.duckdb"))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(reg, store)
+	pipeline, err := ingest.New(ctx, store, reg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	srv := &kthttp.Server{Store: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log}
+	addr, err := srv.Listen(o.listen)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	rs := &runningServer{url: "http://" + addr.String(), token: token, http: srv, store: store, done: make(chan error, 1)}
+	bg, stop := context.WithCancel(context.Background())
+	rs.stop = stop
+	retention := kubetrail.Retention{}
+	for c, d := range o.retention {
+		retention[c] = *d
+	}
+	go kubetrail.RunRetention(bg, retention, store, o.retainEach, log)
+	go func() { rs.done <- srv.Serve() }()
+	if err := writeLocal(localServer{URL: rs.url, DataDir: o.dataDir, PID: os.Getpid()}); err != nil {
+		log.Warn("could not record the local server for the CLI", "err", err)
+	}
+	return rs, nil
+}
+
+// wait serves until ctx ends, then shuts down in order: stop taking requests,
+// finish those in flight, checkpoint and close the store.
+func (rs *runningServer) wait(ctx context.Context) error {
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-rs.done:
+	}
+	rs.stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := errors.Join(serveErr, rs.http.Shutdown(shutdownCtx), rs.store.Close())
+	clearLocal(rs.url)
+	return err
+}
+
+func registerStoreMetrics(reg *prometheus.Registry, store *duckdb.Store) {
+	// Stats scans the category column; cache it so scrapes stay cheap.
+	var cached kubetrail.Stats
+	var at time.Time
+	stats := func() kubetrail.Stats {
+		if time.Since(at) > 15*time.Second {
+			if st, err := store.Stats(context.Background()); err == nil {
+				cached, at = st, time.Now()
+			}
+		}
+		return cached
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kubetrail_store_bytes", Help: "Size of the embedded store on disk.",
+	}, func() float64 { return float64(stats().Bytes) }))
+	for _, c := range kubetrail.Categories {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kubetrail_store_events", Help: "Events held by the store, by category.", ConstLabels: prometheus.Labels{"category": string(c)},
+		}, func() float64 { return float64(stats().Events[c]) }))
+	}
+}
+
+// adminToken returns KUBETRAIL_ADMIN_TOKEN, or the token in the data dir, creating
+// it on first start.
+func adminToken(dataDir string) (string, error) {
+	if t := os.Getenv("KUBETRAIL_ADMIN_TOKEN"); t != "" {
+		if len(t) < 16 {
+			return "", kubetrail.Errorf(kubetrail.EINVALID, "KUBETRAIL_ADMIN_TOKEN is %d characters; use at least 16", len(t))
+		}
+		return t, nil
+	}
+	path := filepath.Join(dataDir, "admin.token")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	token := "kt_" + hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return token, nil
+}
+
+// localServer records the server running on this machine, so that the CLI finds it
+// (and its token, in the data dir) without flags.
+type localServer struct {
+	URL     string `json:"url"`
+	DataDir string `json:"dataDir"`
+	PID     int    `json:"pid"`
+}
+
+func localFile() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".kubetrail", "local.json"), nil
+}
+
+func writeLocal(l localServer) error {
+	path, err := localFile()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(l)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readLocal() (localServer, error) {
+	var l localServer
+	path, err := localFile()
+	if err != nil {
+		return l, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return l, err
+	}
+	return l, json.Unmarshal(data, &l)
+}
+
+// clearLocal forgets the local server if it is still the one recorded.
+func clearLocal(url string) {
+	if l, err := readLocal(); err == nil && l.URL == url {
+		if path, err := localFile(); err == nil {
+			os.Remove(path)
+		}
+	}
+}
+
+// clientFlags are the flags of every command that talks to a server.
+type clientFlags struct {
+	server string
+	token  string
+}
+
+func (c *clientFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.server, "server", os.Getenv("KUBETRAIL_SERVER"), "server URL (default: the local server, or $KUBETRAIL_SERVER)")
+	cmd.Flags().StringVar(&c.token, "token", os.Getenv("KUBETRAIL_TOKEN"), "bearer token (default: the local server's admin token, or $KUBETRAIL_TOKEN)")
+}
+
+func (c *clientFlags) client() (*kthttp.Client, error) {
+	server, token := c.server, c.token
+	if server == "" {
+		l, err := readLocal()
+		if err != nil {
+			return nil, kubetrail.Errorf(kubetrail.EINVALID, "no server given and no local server found; start one with 'kubetrail server' or 'kubetrail demo', or pass --server URL")
+		}
+		server = l.URL
+		if token == "" {
+			data, err := os.ReadFile(filepath.Join(l.DataDir, "admin.token"))
+			if err != nil {
+				return nil, fmt.Errorf("read the local server's token: %w", err)
+			}
+			token = strings.TrimSpace(string(data))
+		}
+	}
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	if _, _, err := net.SplitHostPort(strings.SplitN(strings.SplitN(server, "://", 2)[1], "/", 2)[0]); err != nil {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "server %q: want a URL such as http://127.0.0.1:7070", server)
+	}
+	return kthttp.NewClient(server, token), nil
+}
