@@ -183,7 +183,7 @@ func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 		}
 		for _, a := range []struct {
 			name, ip string
-			port int64
+			port     int64
 		}{{"client", n.ClientIp, n.ClientPort}, {"server", n.ServerIp, n.ServerPort}} {
 			if _, err := netip.ParseAddr(a.ip); err != nil {
 				return fmt.Errorf("network.%s_ip %q is not an IP address", a.name, a.ip)

@@ -65,7 +65,7 @@ func TestIngestSharedAuditFiles(t *testing.T) {
 	dir := sharedDir(t)
 	startTestServer(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "kube-apiserver-1.33-audit", "*.json"))
-	more, _ := filepath.Glob(filepath.Join(dir, "falcosecurity-falco-k8s-audit-traces", "*", "*.json"))
+	more, _ := filepath.Glob(filepath.Join(dir, "falcosecurity-falco-k8s-audit-traces", "test", "trace_files", "k8s_audit", "*.json"))
 	files = append(files, more...)
 	files = append(files, filepath.Join(dir, "liggitt-audit2rbac", "testdata", "demo.log"))
 	aks, _ := filepath.Glob(filepath.Join(dir, "sysdiglabs-aks-audit-log", "samples", "*.json"))
