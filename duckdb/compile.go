@@ -101,6 +101,12 @@ func (c *compiler) comparison(x kubetrail.Comparison) error {
 	if err != nil {
 		return err
 	}
+	if isScopeField(f.Name) {
+		// Answered from the scopes table: which scopes match, then their events.
+		// A scope lacking the field matches no comparison, as in Falco.
+		c.b.WriteString("(scope_id IN (SELECT id FROM scopes WHERE ")
+		defer c.b.WriteString("))")
+	}
 	if x.Op == kubetrail.OpExists {
 		if f.Type == kubetrail.TypeString && f.Derived {
 			// Derived strings may compute to '' rather than NULL.

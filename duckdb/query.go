@@ -15,13 +15,16 @@ import (
 // MaxLimit bounds one page of search results.
 const MaxLimit = 10000
 
-var selectColumns = func() string {
+// selectEvents reads whole events: the rows of the events query q (which must
+// select e.* from events) joined with their scopes, in the order of orderBy.
+func selectEvents(q, orderBy string) string {
 	names := make([]string, len(columns))
 	for i, c := range columns {
-		names[i] = c.name
+		names[i] = "e." + c.name
 	}
-	return strings.Join(names, ", ")
-}()
+	return fmt.Sprintf("SELECT %s, %s FROM (%s) e JOIN scopes s ON s.id = e.scope_id %s",
+		strings.Join(names, ", "), scopeSelect("s."), q, orderBy)
+}
 
 // where builds the WHERE clause shared by every query: window, then filter.
 func where(w kubetrail.Window, filter kubetrail.Expr) (string, []any, error) {
@@ -106,8 +109,8 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND coalesce(ka_auditid, '') < ?))))))`
 		args = append(args, c.time, c.time, c.stream, c.stream, c.seq, c.seq, c.audit)
 	}
-	query := fmt.Sprintf(`SELECT %s FROM events WHERE %s ORDER BY evt_time DESC, %s LIMIT %d`,
-		selectColumns, cond, tiebreakDesc, limit+1)
+	inner := fmt.Sprintf(`SELECT * FROM events WHERE %s ORDER BY evt_time DESC, %s LIMIT %d`, cond, tiebreakDesc, limit+1)
+	query := selectEvents(inner, "ORDER BY e.evt_time DESC, "+strings.ReplaceAll(tiebreakDesc, "coalesce(", "coalesce(e."))
 	events, err := s.queryEvents(ctx, query, args...)
 	if err != nil {
 		return page, err
@@ -130,17 +133,17 @@ func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) 
 		return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q is not of the form <stream>/<seq> or audit/<auditID>", id)
 	}
 	if stream == "audit" {
-		query = `SELECT ` + selectColumns + ` FROM events WHERE evt_category = 'k8s' AND ka_auditid = ?`
+		query = `SELECT * FROM events WHERE evt_category = 'k8s' AND ka_auditid = ? LIMIT 1`
 		args = []any{rest}
 	} else {
 		seq, err := strconv.ParseUint(rest, 10, 63)
 		if err != nil {
 			return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q: %q is not a sequence number", id, rest)
 		}
-		query = `SELECT ` + selectColumns + ` FROM events WHERE evt_stream = ? AND evt_seq = ?`
+		query = `SELECT * FROM events WHERE evt_stream = ? AND evt_seq = ? LIMIT 1`
 		args = []any{stream, int64(seq)}
 	}
-	events, err := s.queryEvents(ctx, query+" LIMIT 1", args...)
+	events, err := s.queryEvents(ctx, selectEvents(query, ""), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +153,7 @@ func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) 
 	return &events[0], nil
 }
 
-// queryEvents runs a query that selects selectColumns and scans the rows.
+// queryEvents runs a query built by selectEvents and scans the rows.
 func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]kubetrail.Event, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -158,8 +161,9 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]k
 	}
 	defer rows.Close()
 	var events []kubetrail.Event
-	dest := make([]any, len(columns))
-	vals := make([]any, len(columns))
+	all := append(append([]column{}, columns...), scopeColumns...)
+	dest := make([]any, len(all))
+	vals := make([]any, len(all))
 	for i := range dest {
 		dest[i] = &vals[i]
 	}
@@ -172,8 +176,8 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]k
 			if v == nil {
 				continue
 			}
-			if err := columns[i].field.Set(&e, v); err != nil {
-				return nil, fmt.Errorf("read column %s: %w", columns[i].name, err)
+			if err := all[i].field.Set(&e, v); err != nil {
+				return nil, fmt.Errorf("read column %s: %w", all[i].name, err)
 			}
 		}
 		e.Time = e.Time.UTC()
@@ -200,7 +204,10 @@ func (s *Store) Scopes(ctx context.Context, q kubetrail.ScopeQuery) ([]*kubetrai
 	default:
 		return nil, kubetrail.Errorf(kubetrail.EINVALID, "group by %q: want %s or %s", q.GroupBy, kubetrail.GroupByWorkload, kubetrail.GroupByHost)
 	}
-	query := fmt.Sprintf(`SELECT %s, count(*) FROM events WHERE %s GROUP BY ALL ORDER BY ALL`, groupCols, cond)
+	// Count per scope id first (an integer group-by over the events), then name the
+	// few thousand scopes.
+	query := fmt.Sprintf(`SELECT %s, sum(c.n)::BIGINT FROM (SELECT scope_id, count(*) AS n FROM events WHERE %s GROUP BY scope_id) c
+		JOIN scopes ON scopes.id = c.scope_id GROUP BY ALL ORDER BY ALL`, groupCols, cond)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("scope counts: %w", err)
@@ -215,15 +222,15 @@ func (s *Store) Scopes(ctx context.Context, q kubetrail.ScopeQuery) ([]*kubetrai
 		}
 		if q.GroupBy == kubetrail.GroupByHost {
 			tree.add(n,
-				scopeKey{level: levels[0], name: k[0].String},
-				scopeKey{level: levels[1], name: k[1].String},
-				scopeKey{level: levels[2], name: k[3].String, id: k[2].String, kind: k[4].String})
+				treeKey{level: levels[0], name: k[0].String},
+				treeKey{level: levels[1], name: k[1].String},
+				treeKey{level: levels[2], name: k[3].String, id: k[2].String, kind: k[4].String})
 		} else {
 			tree.add(n,
-				scopeKey{level: levels[0], name: k[0].String},
-				scopeKey{level: levels[1], name: k[1].String},
-				scopeKey{level: levels[2], name: k[3].String, kind: k[2].String},
-				scopeKey{level: levels[3], name: k[4].String})
+				treeKey{level: levels[0], name: k[0].String},
+				treeKey{level: levels[1], name: k[1].String},
+				treeKey{level: levels[2], name: k[3].String, kind: k[2].String},
+				treeKey{level: levels[3], name: k[4].String})
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -232,30 +239,30 @@ func (s *Store) Scopes(ctx context.Context, q kubetrail.ScopeQuery) ([]*kubetrai
 	return tree.roots, nil
 }
 
-type scopeKey struct{ level, name, kind, id string }
+type treeKey struct{ level, name, kind, id string }
 
 type scopeTree struct {
 	roots []*kubetrail.ScopeNode
-	index map[*kubetrail.ScopeNode]map[scopeKey]*kubetrail.ScopeNode
-	top   map[scopeKey]*kubetrail.ScopeNode
+	index map[*kubetrail.ScopeNode]map[treeKey]*kubetrail.ScopeNode
+	top   map[treeKey]*kubetrail.ScopeNode
 }
 
 func newScopeTree() *scopeTree {
-	return &scopeTree{index: map[*kubetrail.ScopeNode]map[scopeKey]*kubetrail.ScopeNode{}, top: map[scopeKey]*kubetrail.ScopeNode{}}
+	return &scopeTree{index: map[*kubetrail.ScopeNode]map[treeKey]*kubetrail.ScopeNode{}, top: map[treeKey]*kubetrail.ScopeNode{}}
 }
 
 // add adds n events to the path of keys, creating nodes on the way. Rows arrive in
 // sorted order, so children keep that order.
-func (t *scopeTree) add(n int64, path ...scopeKey) {
+func (t *scopeTree) add(n int64, path ...treeKey) {
 	var parent *kubetrail.ScopeNode
 	for _, k := range path {
-		var siblings map[scopeKey]*kubetrail.ScopeNode
+		var siblings map[treeKey]*kubetrail.ScopeNode
 		if parent == nil {
 			siblings = t.top
 		} else {
 			siblings = t.index[parent]
 			if siblings == nil {
-				siblings = map[scopeKey]*kubetrail.ScopeNode{}
+				siblings = map[treeKey]*kubetrail.ScopeNode{}
 				t.index[parent] = siblings
 			}
 		}

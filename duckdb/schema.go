@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kubetrail/kubetrail"
@@ -14,27 +15,47 @@ type column struct {
 	sql   string // SQL type
 }
 
-// columns lists the stored fields in table order, derived from the field reference
-// so that adding a field to the reference adds its column.
-var columns = func() []column {
-	var cols []column
+// scopeFields say where an event happened. They are stored once per distinct
+// combination in the scopes table, and events point to it by scope_id: a pod's
+// hundred thousand events share one row there instead of repeating eleven strings,
+// and a filter on them is answered from the small table first.
+var scopeFields = []string{
+	"k8s.cluster.name", "k8s.node.name", "k8s.ns.name", "k8s.workload.kind", "k8s.workload.name",
+	"k8s.pod.name", "k8s.pod.uid", "container.id", "container.name",
+	"container.image.repository", "container.image.tag",
+}
+
+// columns lists the event fields stored in the events table, scopeColumns those in
+// the scopes table, both in reference order, derived from the field reference so
+// that adding a field to the reference adds its column.
+var columns, scopeColumns = func() (ev, sc []column) {
 	for i := range kubetrail.Fields {
 		f := &kubetrail.Fields[i]
 		if f.Derived {
 			continue
 		}
-		cols = append(cols, column{field: f, name: columnName(f.Name), sql: sqlType(f)})
+		c := column{field: f, name: columnName(f.Name), sql: sqlType(f)}
+		if slices.Contains(scopeFields, f.Name) {
+			sc = append(sc, c)
+		} else {
+			ev = append(ev, c)
+		}
 	}
-	return cols
+	return ev, sc
 }()
 
 var columnByField = func() map[string]*column {
-	m := make(map[string]*column, len(columns))
+	m := make(map[string]*column, len(columns)+len(scopeColumns))
 	for i := range columns {
 		m[columns[i].field.Name] = &columns[i]
 	}
+	for i := range scopeColumns {
+		m[scopeColumns[i].field.Name] = &scopeColumns[i]
+	}
 	return m
 }()
+
+func isScopeField(name string) bool { return slices.Contains(scopeFields, name) || scopeDerived[name] }
 
 func columnName(field string) string { return strings.ReplaceAll(field, ".", "_") }
 
@@ -74,6 +95,9 @@ var derivedSQL = map[string]string{
 	"fd.filename":     `regexp_extract(fs_path_name, '[^/]*$')`,
 }
 
+// scopeDerived are the derived fields computed from scope columns only.
+var scopeDerived = map[string]bool{"container.image": true, "evt.is_host": true}
+
 // fieldSQL returns the SQL expression for a field: its column or its derivation.
 func fieldSQL(name string) (string, error) {
 	if c, ok := columnByField[name]; ok {
@@ -92,19 +116,20 @@ func schemaSQL() string {
 		cats = append(cats, "'"+string(c)+"'")
 	}
 	fmt.Fprintf(&b, "CREATE TYPE IF NOT EXISTS category AS ENUM (%s);\n", strings.Join(cats, ", "))
-	b.WriteString("CREATE TABLE IF NOT EXISTS events (\n")
-	for i, c := range columns {
-		sep := ","
-		if i == len(columns)-1 {
-			sep = ""
-		}
+	b.WriteString("CREATE TABLE IF NOT EXISTS scopes (\n  id INTEGER PRIMARY KEY")
+	for _, c := range scopeColumns {
+		fmt.Fprintf(&b, ",\n  %s %s", c.name, c.sql)
+	}
+	b.WriteString("\n);\n")
+	b.WriteString("CREATE TABLE IF NOT EXISTS events (\n  scope_id INTEGER NOT NULL")
+	for _, c := range columns {
 		notNull := ""
 		if c.field.Name == "evt.time" || c.field.Name == "evt.category" {
 			notNull = " NOT NULL"
 		}
-		fmt.Fprintf(&b, "  %s %s%s%s\n", c.name, c.sql, notNull, sep)
+		fmt.Fprintf(&b, ",\n  %s %s%s", c.name, c.sql, notNull)
 	}
-	b.WriteString(");\n")
+	b.WriteString("\n);\n")
 	// The highest sequence number stored per stream: the dedupe mark for retried
 	// batches, written in the same transaction as the events it covers.
 	b.WriteString("CREATE TABLE IF NOT EXISTS streams (stream VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, updated TIMESTAMP NOT NULL);\n")
@@ -119,4 +144,4 @@ func schemaSQL() string {
 
 // schemaVersion is bumped when the events table changes incompatibly; a data dir
 // written by another version is refused rather than misread.
-const schemaVersion = "1"
+const schemaVersion = "2"

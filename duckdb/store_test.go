@@ -213,7 +213,11 @@ func TestAppenderJoinsTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := procEvent("s1", 1, t0, "billing", "p", "sh", "sh")
-	if err := s.append(ctx, []*kubetrail.Event{&e}); err != nil {
+	ids, _, err := s.assignScopes(ctx, []*kubetrail.Event{&e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.append(ctx, []*kubetrail.Event{&e}, ids); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.wconn.ExecContext(ctx, "ROLLBACK"); err != nil {
