@@ -55,9 +55,9 @@ func TestFilterSemantics(t *testing.T) {
 		{"k8s.ns.name = billing and net.direction = outbound and net.peer.kind = unknown", []string{"s1/3"}},
 		{"ka.user.name = john.doe", []string{"audit/a1"}},
 		{"k8s.ns.name = billing and evt.category = k8s", []string{"audit/a1"}},
-		{"k8s.ns.name != billing", []string{"s1/4"}},                                    // the host event has no namespace: false, as in Falco
-		{"not k8s.ns.name = billing", []string{"s2/1", "s1/4"}},                         // ...but its negation is true
-		{"not proc.name = curl and evt.category = process", []string{"s1/2", "s2/1"}},   // NOT over a present field
+		{"k8s.ns.name != billing", []string{"s1/4"}},                                  // the host event has no namespace: false, as in Falco
+		{"not k8s.ns.name = billing", []string{"s2/1", "s1/4"}},                       // ...but its negation is true
+		{"not proc.name = curl and evt.category = process", []string{"s1/2", "s2/1"}}, // NOT over a present field
 		{"not fd.sip = 185.220.101.47", []string{"s1/1", "s1/2", "s2/1", "s1/4", "s1/5", "audit/a1"}},
 		{"proc.name in (bash, shred)", []string{"s1/2", "s1/5"}},
 		{"proc.cmdline contains 185.220", []string{"s1/1"}},
