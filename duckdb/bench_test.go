@@ -12,7 +12,7 @@ import (
 
 // BenchmarkWrite measures the store alone: batches of 10,000 mixed runtime events
 // appended in one transaction each.
-func BenchmarkWrite(b *testing.B) {
+func BenchmarkStoreWrite(b *testing.B) {
 	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.duckdb"))
 	if err != nil {
 		b.Fatal(err)

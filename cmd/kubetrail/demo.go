@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -63,7 +61,7 @@ the cluster running live until interrupted (or for --duration).`,
 				cfg.Duration = time.Second // Duration 0 would play on at full speed until interrupted
 			}
 			historyDone := make(chan struct{})
-			sink := &demoSink{client: client, historyEnd: cfg.Start.Add(history), historyDone: historyDone}
+			sink := &historySink{Gatherer: simulate.NewGatherer(demoSink{client}, 50000, 5000), historyEnd: cfg.Start.Add(history), historyDone: historyDone}
 			simDone := make(chan error, 1)
 			started := time.Now()
 			go func() {
@@ -71,8 +69,8 @@ the cluster running live until interrupted (or for --duration).`,
 				if errors.Is(err, context.Canceled) {
 					err = nil
 				}
-				if err == nil && !sink.live() {
-					err = sink.flush(cmd.Context())
+				if err == nil {
+					err = sink.SetDirect(cmd.Context())
 				}
 				sink.markHistoryDone()
 				simDone <- err
@@ -134,121 +132,36 @@ func printDemoHelp(out io.Writer, srv *runningServer, inc simulate.IncidentInfo)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 }
 
-// demoSink plays the simulator through the server's public ingest endpoints and
-// notices when the history has been played. While it plays the history it gathers
-// the simulator's small per-second batches into large ones, as an agent catching up
-// after an outage would; once live, every batch goes out as it comes.
-type demoSink struct {
-	client      *kthttp.Client
-	historyEnd  time.Time
-	historyDone chan struct{}
-	once        sync.Once
+// demoSink plays the simulator through the server's public ingest endpoints.
+type demoSink struct{ client *kthttp.Client }
 
-	pending      map[string]*kubetrail.Batch
-	pendingCount int
-	audit        []json.RawMessage
-}
-
-// Sizes of the batches the history is sent in.
-const (
-	demoEventBatch = 50000
-	demoAuditBatch = 5000
-)
-
-func (d *demoSink) markHistoryDone() { d.once.Do(func() { close(d.historyDone) }) }
-
-func (d *demoSink) live() bool {
-	select {
-	case <-d.historyDone:
-		return true
-	default:
-		return false
-	}
-}
-
-func (d *demoSink) Audit(ctx context.Context, eventList []byte) error {
-	var list struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(eventList, &list); err != nil {
-		return fmt.Errorf("simulator sent a bad EventList: %w", err)
-	}
-	d.audit = append(d.audit, list.Items...)
-	if len(d.audit) >= demoAuditBatch || d.live() {
-		return d.flushAudit(ctx)
-	}
-	return nil
-}
-
-func (d *demoSink) flushAudit(ctx context.Context) error {
-	if len(d.audit) == 0 {
-		return nil
-	}
-	_, err := d.client.SendAudit(ctx, eventList(rawItems(d.audit)))
-	d.audit = d.audit[:0]
+func (d demoSink) Audit(ctx context.Context, eventList []byte) error {
+	_, err := d.client.SendAudit(ctx, eventList)
 	return err
 }
 
-func rawItems(items []json.RawMessage) [][]byte {
-	out := make([][]byte, len(items))
-	for i, it := range items {
-		out[i] = it
-	}
-	return out
+func (d demoSink) Batch(ctx context.Context, b kubetrail.Batch) error {
+	_, err := d.client.SendBatch(ctx, &b)
+	return err
 }
 
-func (d *demoSink) Batch(ctx context.Context, b kubetrail.Batch) error {
-	if len(b.Events) > 0 && !b.Events[0].Time.Before(d.historyEnd) && !d.live() {
-		d.markHistoryDone()
-		if err := d.flush(ctx); err != nil {
-			return err
-		}
-	}
-	// Inventory goes out at once: connections are named by the inventory as of
-	// their own time, so it may arrive early but never late.
-	if len(b.Inventory) > 0 {
-		if _, err := d.client.SendBatch(ctx, &kubetrail.Batch{Stream: b.Stream, Inventory: b.Inventory}); err != nil {
-			return err
-		}
-	}
-	if d.live() {
-		if err := d.flushAudit(ctx); err != nil {
-			return err
-		}
-		_, err := d.client.SendBatch(ctx, &kubetrail.Batch{Stream: b.Stream, Events: b.Events})
-		return err
-	}
-	if d.pending == nil {
-		d.pending = map[string]*kubetrail.Batch{}
-	}
-	p := d.pending[b.Stream]
-	if p == nil {
-		p = &kubetrail.Batch{Stream: b.Stream}
-		d.pending[b.Stream] = p
-	}
-	p.Events = append(p.Events, b.Events...)
-	d.pendingCount += len(b.Events)
-	if d.pendingCount >= demoEventBatch {
-		return d.flush(ctx)
-	}
-	return nil
+// historySink gathers the history into large batches, and from the first event
+// past the history on passes everything on as it comes, telling the demo so.
+type historySink struct {
+	*simulate.Gatherer
+	historyEnd  time.Time
+	historyDone chan struct{}
+	once        sync.Once
 }
 
-// flush sends everything gathered, streams in a fixed order.
-func (d *demoSink) flush(ctx context.Context) error {
-	streams := make([]string, 0, len(d.pending))
-	for s := range d.pending {
-		streams = append(streams, s)
-	}
-	sort.Strings(streams)
-	for _, s := range streams {
-		if b := d.pending[s]; len(b.Events) > 0 {
-			if _, err := d.client.SendBatch(ctx, b); err != nil {
-				return err
-			}
+func (h *historySink) markHistoryDone() { h.once.Do(func() { close(h.historyDone) }) }
+
+func (h *historySink) Batch(ctx context.Context, b kubetrail.Batch) error {
+	if len(b.Events) > 0 && !b.Events[0].Time.Before(h.historyEnd) {
+		if err := h.Gatherer.SetDirect(ctx); err != nil {
+			return err
 		}
-		delete(d.pending, s)
+		h.markHistoryDone()
 	}
-	d.pendingCount = 0
-	return d.flushAudit(ctx)
+	return h.Gatherer.Batch(ctx, b)
 }
