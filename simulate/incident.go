@@ -38,7 +38,7 @@ type Query struct {
 // Queries find the incident's parts.
 var Queries = []Query{
 	{"Outbound connections from billing to addresses outside the cluster", "k8s.ns.name = billing and net.direction = outbound and net.peer.kind = unknown"},
-	{"Every tcpdump execution, in containers and on hosts", "proc.name = tcpdump"},
+	{"Every tcpdump execution, in containers and on hosts", "evt.type = execve and proc.name = tcpdump"},
 	{"All of john.doe's Kubernetes requests", "ka.user.name = john.doe"},
 }
 

@@ -126,7 +126,7 @@ func printDemoHelp(out io.Writer, srv *runningServer, inc simulate.IncidentInfo)
 		fmt.Fprintf(out, "  # %s\n  kubetrail query '%s'\n", q.Title, q.Filter)
 	}
 	fmt.Fprintln(out, "  # where tcpdump ran, by host and container")
-	fmt.Fprintln(out, "  kubetrail scopes --by host 'proc.name = tcpdump'")
+	fmt.Fprintln(out, "  kubetrail scopes --by host 'evt.type = execve and proc.name = tcpdump'")
 	fmt.Fprintln(out, "\nOr with curl:")
 	fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' '%s/api/v1/events?since=24h&filter=proc.name%%3Dtcpdump'\n\n", srv.token, srv.url)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")

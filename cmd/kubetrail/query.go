@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -66,8 +67,9 @@ func newQueryCommand() *cobra.Command {
 		c      clientFlags
 		w      windowFlags
 		limit  int
-		output string
-		all    bool
+		output  string
+		all     bool
+		reverse bool
 	)
 	cmd := &cobra.Command{
 		Use:   "query [FILTER]",
@@ -103,6 +105,9 @@ func newQueryCommand() *cobra.Command {
 				}
 				q.Cursor = page.Next
 			}
+			if reverse {
+				slices.Reverse(events)
+			}
 			return printEvents(cmd.OutOrStdout(), output, events)
 		},
 	}
@@ -110,6 +115,7 @@ func newQueryCommand() *cobra.Command {
 	w.register(cmd, "24h")
 	cmd.Flags().IntVar(&limit, "limit", 100, "events per page (at most 10000)")
 	cmd.Flags().BoolVar(&all, "all", false, "follow cursors and print every matching event")
+	cmd.Flags().BoolVar(&reverse, "reverse", false, "print oldest first, to read a sequence of events as it happened")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json, ndjson or yaml")
 	return cmd
 }
@@ -327,7 +333,7 @@ func scopeLabel(n *kubetrail.ScopeNode) string {
 	if name == "" {
 		switch n.Level {
 		case "namespace":
-			name = "(no namespace)"
+			name = "(none)"
 		case "workload":
 			name = "(none)"
 		case "pod":
