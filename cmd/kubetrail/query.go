@@ -64,9 +64,9 @@ func checkOutput(o string, allowed ...string) error {
 
 func newQueryCommand() *cobra.Command {
 	var (
-		c      clientFlags
-		w      windowFlags
-		limit  int
+		c       clientFlags
+		w       windowFlags
+		limit   int
 		output  string
 		all     bool
 		reverse bool
