@@ -238,22 +238,29 @@ func (f *Field) AppliesTo(c Category) bool {
 	return f.Categories == nil || slices.Contains(f.Categories, c)
 }
 
+// fieldAliases are names users reach for that the reference spells otherwise.
+var fieldAliases = map[string]string{
+	"namespace": "k8s.ns.name", "k8s.namespace.name": "k8s.ns.name", "k8s.namespace": "k8s.ns.name",
+	"pod": "k8s.pod.name", "node": "k8s.node.name", "host": "k8s.node.name", "cluster": "k8s.cluster.name",
+	"user": "ka.user.name", "image": "container.image", "cmdline": "proc.cmdline", "command": "proc.cmdline",
+}
+
 // SuggestField returns the known field name closest to name, for "did you mean"
-// messages, or "" when nothing is close.
+// messages, or "" when nothing is close. A field the name is the start or the end of
+// ("ka.user", "pod.name") wins over one a few letters away.
 func SuggestField(name string) string {
-	best, bestDist := "", len(name)/2+2
+	if a, ok := fieldAliases[strings.ToLower(name)]; ok {
+		return a
+	}
 	for i := range Fields {
-		d := editDistance(name, Fields[i].Name)
-		if d < bestDist || (d == bestDist && best == "") {
-			best, bestDist = Fields[i].Name, d
+		if strings.HasPrefix(Fields[i].Name, name+".") || strings.HasSuffix(Fields[i].Name, "."+name) {
+			return Fields[i].Name
 		}
 	}
-	if best == "" {
-		// A known field that the name is a suffix or prefix of: "pod.name" -> "k8s.pod.name".
-		for i := range Fields {
-			if strings.HasSuffix(Fields[i].Name, "."+name) || strings.HasPrefix(Fields[i].Name, name+".") {
-				return Fields[i].Name
-			}
+	best, bestDist := "", len(name)/2+2
+	for i := range Fields {
+		if d := editDistance(name, Fields[i].Name); d < bestDist {
+			best, bestDist = Fields[i].Name, d
 		}
 	}
 	return best

@@ -219,7 +219,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Fields.
 		{`proc.nam = bash`, 1, `unknown field "proc.nam" (did you mean proc.name?)`},
-		{`pod.name = x`, 1, `unknown field "pod.name" (did you mean proc.name?)`},
+		{`pod.name = x`, 1, `unknown field "pod.name" (did you mean k8s.pod.name?)`},
 		{`x.y.z.w.v.u.t = 1`, 1, `unknown field "x.y.z.w.v.u.t"`},
 		{`spawned_process`, 1, `unknown field "spawned_process"; fields are dotted names such as proc.name, and Falco macros and lists are not supported`},
 		{`proc.aname[2] = bash`, 1, `unknown field "proc.aname[2]": no field takes an argument in brackets (did you mean proc.name?)`},

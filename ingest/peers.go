@@ -27,6 +27,12 @@ type owner struct {
 	kind, namespace, name, workload string
 }
 
+// same reports whether o and p are one object; a deletion record need not repeat
+// the workload.
+func (o owner) same(p owner) bool {
+	return o.kind == p.kind && o.namespace == p.namespace && o.name == p.name
+}
+
 // NewPeerIndex returns an empty index.
 func NewPeerIndex() *PeerIndex {
 	return &PeerIndex{clusters: map[string]map[netip.Addr][]interval{}}
@@ -54,13 +60,13 @@ func (x *PeerIndex) Observe(objs []kubetrail.InventoryObject) {
 			ivs := addrs[ip]
 			last := len(ivs) - 1
 			if o.Deleted {
-				if last >= 0 && ivs[last].owner == who && ivs[last].to.IsZero() {
+				if last >= 0 && ivs[last].owner.same(who) && ivs[last].to.IsZero() {
 					ivs[last].to = o.Time
 				}
 				continue
 			}
 			if last >= 0 && ivs[last].to.IsZero() {
-				if ivs[last].owner == who {
+				if ivs[last].owner.same(who) {
 					continue // seen again, still the same owner
 				}
 				if ivs[last].owner.kind == kubetrail.ObjectNode && o.Kind == kubetrail.ObjectPod {
