@@ -101,10 +101,12 @@ func (c *compiler) comparison(x kubetrail.Comparison) error {
 	if err != nil {
 		return err
 	}
-	if isScopeField(f.Name) {
-		// Answered from the scopes table: which scopes match, then their events.
-		// A scope lacking the field matches no comparison, as in Falco.
-		c.b.WriteString("(scope_id IN (SELECT id FROM scopes WHERE ")
+	if d := dimensionOf(f.Name); d != nil {
+		// Answered from the dimension's table first: which rows match, then the
+		// events that point to them. A row lacking the field matches no comparison,
+		// and an event with no row (a Kubernetes request has no process) matches
+		// none either, as in Falco.
+		fmt.Fprintf(&c.b, "(%s IN (SELECT id FROM %s WHERE ", d.idColumn, d.table)
 		defer c.b.WriteString("))")
 	}
 	if x.Op == kubetrail.OpExists {

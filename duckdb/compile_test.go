@@ -129,7 +129,7 @@ func TestDerivedFieldsMatchGo(t *testing.T) {
 			}
 			id := e.ID()
 			var got any
-			q := fmt.Sprintf(`SELECT %s FROM events JOIN scopes ON scopes.id = scope_id WHERE %s = ?`, expr, derivedSQL["evt.id"])
+			q := fmt.Sprintf(`SELECT %s FROM events LEFT JOIN scopes ON scopes.id = scope_id LEFT JOIN processes ON processes.id = proc_id WHERE %s = ?`, expr, derivedSQL["evt.id"])
 			if err := s.db.QueryRow(q, id).Scan(&got); err != nil {
 				t.Fatalf("%s of %s: %v", f.Name, id, err)
 			}

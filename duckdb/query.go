@@ -16,14 +16,20 @@ import (
 const MaxLimit = 10000
 
 // selectEvents reads whole events: the rows of the events query q (which must
-// select e.* from events) joined with their scopes, in the order of orderBy.
+// select * from events) joined with their dimensions, in the order of orderBy.
 func selectEvents(q, orderBy string) string {
 	names := make([]string, len(columns))
 	for i, c := range columns {
 		names[i] = "e." + c.name
 	}
-	return fmt.Sprintf("SELECT %s, %s FROM (%s) e JOIN scopes s ON s.id = e.scope_id %s",
-		strings.Join(names, ", "), scopeSelect("s."), q, orderBy)
+	sel := strings.Join(names, ", ")
+	var joins strings.Builder
+	for i, d := range dimensions {
+		alias := fmt.Sprintf("d%d", i)
+		sel += ", " + d.selectList(alias+".")
+		fmt.Fprintf(&joins, " LEFT JOIN %s %s ON %s.id = e.%s", d.table, alias, alias, d.idColumn)
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s) e%s %s", sel, q, joins.String(), orderBy)
 }
 
 // where builds the WHERE clause shared by every query: window, then filter.
@@ -165,7 +171,10 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]k
 	}
 	defer rows.Close()
 	var events []kubetrail.Event
-	all := append(append([]column{}, columns...), scopeColumns...)
+	all := append([]column{}, columns...)
+	for _, d := range dimensions {
+		all = append(all, d.columns...)
+	}
 	dest := make([]any, len(all))
 	vals := make([]any, len(all))
 	for i := range dest {
@@ -211,7 +220,7 @@ func (s *Store) Scopes(ctx context.Context, q kubetrail.ScopeQuery) ([]*kubetrai
 	// Count per scope id first (an integer group-by over the events), then name the
 	// few thousand scopes.
 	query := fmt.Sprintf(`SELECT %s, sum(c.n)::BIGINT FROM (SELECT scope_id, count(*) AS n FROM events WHERE %s GROUP BY scope_id) c
-		JOIN scopes ON scopes.id = c.scope_id GROUP BY ALL ORDER BY ALL`, groupCols, cond)
+		LEFT JOIN scopes ON scopes.id = c.scope_id GROUP BY ALL ORDER BY ALL`, groupCols, cond)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("scope counts: %w", err)

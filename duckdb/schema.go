@@ -2,7 +2,6 @@ package duckdb
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/kubetrail/kubetrail"
@@ -15,47 +14,38 @@ type column struct {
 	sql   string // SQL type
 }
 
-// scopeFields say where an event happened. They are stored once per distinct
-// combination in the scopes table, and events point to it by scope_id: a pod's
-// hundred thousand events share one row there instead of repeating eleven strings,
-// and a filter on them is answered from the small table first.
-var scopeFields = []string{
-	"k8s.cluster.name", "k8s.node.name", "k8s.ns.name", "k8s.workload.kind", "k8s.workload.name",
-	"k8s.pod.name", "k8s.pod.uid", "container.id", "container.name",
-	"container.image.repository", "container.image.tag",
-}
-
-// columns lists the event fields stored in the events table, scopeColumns those in
-// the scopes table, both in reference order, derived from the field reference so
-// that adding a field to the reference adds its column.
-var columns, scopeColumns = func() (ev, sc []column) {
+// columns lists the fields stored in the events table itself, in reference order;
+// the fields of each dimension go to its own table. Both derive from the field
+// reference, so adding a field to the reference adds its column.
+var columns = func() []column {
+	var ev []column
 	for i := range kubetrail.Fields {
 		f := &kubetrail.Fields[i]
 		if f.Derived {
 			continue
 		}
 		c := column{field: f, name: columnName(f.Name), sql: sqlType(f)}
-		if slices.Contains(scopeFields, f.Name) {
-			sc = append(sc, c)
+		if d := dimensionOf(f.Name); d != nil {
+			d.columns = append(d.columns, c)
 		} else {
 			ev = append(ev, c)
 		}
 	}
-	return ev, sc
+	return ev
 }()
 
 var columnByField = func() map[string]*column {
-	m := make(map[string]*column, len(columns)+len(scopeColumns))
+	m := map[string]*column{}
 	for i := range columns {
 		m[columns[i].field.Name] = &columns[i]
 	}
-	for i := range scopeColumns {
-		m[scopeColumns[i].field.Name] = &scopeColumns[i]
+	for _, d := range dimensions {
+		for i := range d.columns {
+			m[d.columns[i].field.Name] = &d.columns[i]
+		}
 	}
 	return m
 }()
-
-func isScopeField(name string) bool { return slices.Contains(scopeFields, name) || scopeDerived[name] }
 
 func columnName(field string) string { return strings.ReplaceAll(field, ".", "_") }
 
@@ -95,9 +85,6 @@ var derivedSQL = map[string]string{
 	"fd.filename":     `regexp_extract(fs_path_name, '[^/]*$')`,
 }
 
-// scopeDerived are the derived fields computed from scope columns only.
-var scopeDerived = map[string]bool{"container.image": true, "evt.is_host": true}
-
 // fieldSQL returns the SQL expression for a field: its column or its derivation.
 func fieldSQL(name string) (string, error) {
 	if c, ok := columnByField[name]; ok {
@@ -116,20 +103,21 @@ func schemaSQL() string {
 		cats = append(cats, "'"+string(c)+"'")
 	}
 	fmt.Fprintf(&b, "CREATE TYPE IF NOT EXISTS category AS ENUM (%s);\n", strings.Join(cats, ", "))
-	b.WriteString("CREATE TABLE IF NOT EXISTS scopes (\n  id INTEGER PRIMARY KEY")
-	for _, c := range scopeColumns {
-		fmt.Fprintf(&b, ",\n  %s %s", c.name, c.sql)
+	for _, d := range dimensions {
+		b.WriteString(d.createSQL())
 	}
-	b.WriteString("\n);\n")
-	b.WriteString("CREATE TABLE IF NOT EXISTS events (\n  scope_id INTEGER NOT NULL")
+	var defs []string
+	for _, d := range dimensions {
+		defs = append(defs, d.idColumn+" INTEGER")
+	}
 	for _, c := range columns {
-		notNull := ""
+		def := c.name + " " + c.sql
 		if c.field.Name == "evt.time" || c.field.Name == "evt.category" {
-			notNull = " NOT NULL"
+			def += " NOT NULL"
 		}
-		fmt.Fprintf(&b, ",\n  %s %s%s", c.name, c.sql, notNull)
+		defs = append(defs, def)
 	}
-	b.WriteString("\n);\n")
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS events (\n  %s\n);\n", strings.Join(defs, ",\n  "))
 	// The highest sequence number stored per stream: the dedupe mark for retried
 	// batches, written in the same transaction as the events it covers.
 	b.WriteString("CREATE TABLE IF NOT EXISTS streams (stream VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, updated TIMESTAMP NOT NULL);\n")
@@ -144,4 +132,4 @@ func schemaSQL() string {
 
 // schemaVersion is bumped when the events table changes incompatibly; a data dir
 // written by another version is refused rather than misread.
-const schemaVersion = "2"
+const schemaVersion = "3"

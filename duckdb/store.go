@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,27 +29,7 @@ type Store struct {
 	// on a dedicated connection so that the appender and the transaction share it.
 	writeMu sync.Mutex
 	wconn   *sql.Conn
-	// scopes caches the scopes table: every scope ever stored and its id.
-	scopes map[scopeKey]int32
 }
-
-// scopeKey is the values of scopeFields for one event.
-type scopeKey [11]string
-
-func keyOf(e *kubetrail.Event) scopeKey {
-	var k scopeKey
-	for i, c := range scopeColumns {
-		if c.field.AppliesTo(e.Category) {
-			k[i] = c.field.Get(e).(string)
-		}
-	}
-	return k
-}
-
-var (
-	_ kubetrail.EventStore     = (*Store)(nil)
-	_ kubetrail.InventoryStore = (*Store)(nil)
-)
 
 // Open opens (creating if needed) the database file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -95,8 +74,10 @@ func (s *Store) init(ctx context.Context) error {
 	case v != schemaVersion:
 		return kubetrail.Errorf(kubetrail.ECONFLICT, "%s holds schema version %s, this kubetrail reads version %s", s.path, v, schemaVersion)
 	}
-	if err := s.loadScopes(ctx); err != nil {
-		return err
+	for _, d := range dimensions {
+		if err := d.load(ctx, s.db); err != nil {
+			return err
+		}
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -104,41 +85,6 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	s.wconn = conn
 	return nil
-}
-
-func (s *Store) loadScopes(ctx context.Context) error {
-	s.scopes = map[scopeKey]int32{}
-	rows, err := s.db.QueryContext(ctx, "SELECT id, "+scopeSelect("")+" FROM scopes")
-	if err != nil {
-		return fmt.Errorf("load scopes: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int32
-		var vals [len(scopeKey{})]sql.NullString
-		dest := []any{&id}
-		for i := range vals {
-			dest = append(dest, &vals[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("load scopes: %w", err)
-		}
-		var k scopeKey
-		for i := range vals {
-			k[i] = vals[i].String
-		}
-		s.scopes[k] = id
-	}
-	return rows.Err()
-}
-
-// scopeSelect lists the scope columns, each prefixed with prefix.
-func scopeSelect(prefix string) string {
-	names := make([]string, len(scopeColumns))
-	for i, c := range scopeColumns {
-		names[i] = prefix + c.name
-	}
-	return strings.Join(names, ", ")
 }
 
 // Close checkpoints and closes the database.
@@ -188,16 +134,19 @@ func (s *Store) Write(ctx context.Context, events []kubetrail.Event) (kubetrail.
 	keep = append(keep, audits...)
 	// Time order within a batch helps DuckDB's per-block min/max skip blocks.
 	slices.SortStableFunc(keep, func(a, b *kubetrail.Event) int { return a.Time.Compare(b.Time) })
-	ids, added, err := s.assignScopes(ctx, keep)
-	defer func() {
-		if !committed {
-			for _, k := range added {
-				delete(s.scopes, k)
+	ids := make([][]int32, len(dimensions))
+	for i, d := range dimensions {
+		var added []string
+		var err error
+		ids[i], added, err = d.assign(s.wconn, keep)
+		defer func() {
+			if !committed {
+				d.forget(added)
 			}
+		}()
+		if err != nil {
+			return res, err
 		}
-	}()
-	if err != nil {
-		return res, err
 	}
 	if err := s.append(ctx, keep, ids); err != nil {
 		return res, err
@@ -357,52 +306,9 @@ func (s *Store) newAuditStages(ctx context.Context, events []kubetrail.Event, re
 	return keep, nil
 }
 
-// assignScopes returns each event's scope id, storing the scopes not seen before
-// (inside Write's transaction; the caller forgets the added keys if it rolls back).
-func (s *Store) assignScopes(ctx context.Context, events []*kubetrail.Event) ([]int32, []scopeKey, error) {
-	ids := make([]int32, len(events))
-	var added []scopeKey
-	for i, e := range events {
-		k := keyOf(e)
-		id, ok := s.scopes[k]
-		if !ok {
-			id = int32(len(s.scopes) + 1)
-			s.scopes[k] = id
-			added = append(added, k)
-		}
-		ids[i] = id
-	}
-	if len(added) == 0 {
-		return ids, added, nil
-	}
-	err := s.wconn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "scopes")
-		if err != nil {
-			return fmt.Errorf("open scope appender: %w", err)
-		}
-		row := make([]driver.Value, 1+len(scopeColumns))
-		for _, k := range added {
-			row[0] = s.scopes[k]
-			for i, v := range k {
-				if v == "" {
-					row[1+i] = nil
-				} else {
-					row[1+i] = v
-				}
-			}
-			if err := a.AppendRow(row...); err != nil {
-				a.Close()
-				return fmt.Errorf("append scope: %w", err)
-			}
-		}
-		return a.Close()
-	})
-	return ids, added, err
-}
-
 // append writes rows through DuckDB's appender on the write connection, inside the
 // transaction Write opened.
-func (s *Store) append(ctx context.Context, events []*kubetrail.Event, scopeIDs []int32) error {
+func (s *Store) append(ctx context.Context, events []*kubetrail.Event, dimensionIDs [][]int32) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -411,10 +317,17 @@ func (s *Store) append(ctx context.Context, events []*kubetrail.Event, scopeIDs 
 		if err != nil {
 			return fmt.Errorf("open appender: %w", err)
 		}
-		row := make([]driver.Value, 1+len(columns))
+		nd := len(dimensions)
+		row := make([]driver.Value, nd+len(columns))
 		for i, e := range events {
-			row[0] = scopeIDs[i]
-			rowValues(e, row[1:])
+			for j := range dimensions {
+				if id := dimensionIDs[j][i]; id != 0 {
+					row[j] = id
+				} else {
+					row[j] = nil
+				}
+			}
+			rowValues(e, row[nd:])
 			if err := a.AppendRow(row...); err != nil {
 				a.Close()
 				return fmt.Errorf("append event %s: %w", e.ID(), err)
@@ -438,18 +351,6 @@ func rowValues(e *kubetrail.Event, row []driver.Value) {
 			continue
 		}
 		switch v := f.Get(e).(type) {
-		case string:
-			if v == "" {
-				row[i] = nil
-			} else {
-				row[i] = v
-			}
-		case []string:
-			if len(v) == 0 {
-				row[i] = nil
-			} else {
-				row[i] = v
-			}
 		case time.Time:
 			if v.IsZero() {
 				row[i] = nil
@@ -457,7 +358,7 @@ func rowValues(e *kubetrail.Event, row []driver.Value) {
 				row[i] = v.UTC()
 			}
 		default:
-			row[i] = v
+			row[i] = storedValue(v)
 		}
 	}
 }

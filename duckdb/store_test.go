@@ -213,9 +213,13 @@ func TestAppenderJoinsTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := procEvent("s1", 1, t0, "billing", "p", "sh", "sh")
-	ids, _, err := s.assignScopes(ctx, []*kubetrail.Event{&e})
-	if err != nil {
-		t.Fatal(err)
+	var ids [][]int32
+	for _, d := range dimensions {
+		id, _, err := d.assign(s.wconn, []*kubetrail.Event{&e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
 	}
 	if err := s.append(ctx, []*kubetrail.Event{&e}, ids); err != nil {
 		t.Fatal(err)

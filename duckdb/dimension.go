@@ -1,0 +1,191 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// A dimension is a group of fields that many events share, stored once per
+// distinct combination in a table of its own; events point to the row by an id.
+// Where an event happened (eleven strings) is the same for all of a pod's events,
+// and the process that acted is the same for all of its connections and file
+// changes: kept once, they cost the events table one small integer each, and a
+// filter on them is answered from the small table first.
+type dimension struct {
+	table    string   // the dimension's table
+	idColumn string   // the id column in the events table
+	fields   []string // stored fields, in reference order once built
+	derived  []string // derived fields computed from this dimension's columns only
+	columns  []column
+	// maxCached bounds the cache of known combinations. When it is full it is
+	// emptied: a combination seen again then gets a second row, which costs a row
+	// and changes no answer.
+	maxCached int
+
+	cache map[string]int32
+	next  int32
+}
+
+// Dimensions of the event model.
+var (
+	scopes = &dimension{table: "scopes", idColumn: "scope_id", maxCached: 1 << 20,
+		fields: []string{"k8s.cluster.name", "k8s.node.name", "k8s.ns.name", "k8s.workload.kind", "k8s.workload.name",
+			"k8s.pod.name", "k8s.pod.uid", "container.id", "container.name", "container.image.repository", "container.image.tag"},
+		derived: []string{"container.image", "evt.is_host"}}
+	processes = &dimension{table: "processes", idColumn: "proc_id", maxCached: 1 << 19,
+		fields: []string{"proc.name", "proc.exepath", "proc.argv", "proc.pid", "proc.ppid", "proc.pname", "proc.cwd", "proc.tty",
+			"proc.exec_id", "proc.pexec_id", "user.uid", "user.name", "user.loginuid", "group.gid"},
+		derived: []string{"proc.exe", "proc.args", "proc.cmdline"}}
+	dimensions = []*dimension{scopes, processes}
+)
+
+// dimensionOf returns the dimension a field (stored or derived) belongs to, or nil
+// for fields of the events table itself.
+func dimensionOf(field string) *dimension {
+	for _, d := range dimensions {
+		for _, f := range d.fields {
+			if f == field {
+				return d
+			}
+		}
+		for _, f := range d.derived {
+			if f == field {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+func (d *dimension) createSQL() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n  id INTEGER NOT NULL", d.table)
+	for _, c := range d.columns {
+		fmt.Fprintf(&b, ",\n  %s %s", c.name, c.sql)
+	}
+	b.WriteString("\n);\n")
+	return b.String()
+}
+
+// selectList lists the dimension's columns, each prefixed with prefix.
+func (d *dimension) selectList(prefix string) string {
+	names := make([]string, len(d.columns))
+	for i, c := range d.columns {
+		names[i] = prefix + c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// values returns the event's values of the dimension's fields as the appender
+// takes them (nil for absent ones), and their key in the cache.
+func (d *dimension) values(e *kubetrail.Event, vals []driver.Value) (key string, present bool) {
+	var b strings.Builder
+	for i, c := range d.columns {
+		vals[i] = nil
+		if c.field.AppliesTo(e.Category) {
+			vals[i] = storedValue(c.field.Get(e))
+		}
+		if vals[i] != nil {
+			present = true
+		}
+		switch v := vals[i].(type) {
+		case nil:
+		case string:
+			b.WriteString(v)
+		case []string:
+			for _, s := range v {
+				b.WriteString(s)
+				b.WriteByte(1)
+			}
+		default:
+			fmt.Fprint(&b, v)
+		}
+		b.WriteByte(0)
+	}
+	return b.String(), present
+}
+
+// load reads the highest id and, for small dimensions, the known combinations.
+func (d *dimension) load(ctx context.Context, db *sql.DB) error {
+	d.cache = map[string]int32{}
+	var max sql.NullInt32
+	if err := db.QueryRowContext(ctx, "SELECT max(id) FROM "+d.table).Scan(&max); err != nil {
+		return fmt.Errorf("load %s: %w", d.table, err)
+	}
+	d.next = max.Int32 + 1
+	return nil
+}
+
+// assign returns each event's id in the dimension (0 for an event with none of
+// its fields) and appends the combinations not seen before, inside the caller's
+// transaction. added lists the keys to forget if that transaction rolls back.
+func (d *dimension) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int32, added []string, err error) {
+	ids = make([]int32, len(events))
+	vals := make([]driver.Value, len(d.columns))
+	var rows [][]driver.Value
+	for i, e := range events {
+		key, present := d.values(e, vals)
+		if !present {
+			continue
+		}
+		id, ok := d.cache[key]
+		if !ok {
+			if len(d.cache) >= d.maxCached {
+				clear(d.cache)
+			}
+			id = d.next
+			d.next++
+			d.cache[key] = id
+			added = append(added, key)
+			rows = append(rows, append([]driver.Value{id}, vals...))
+		}
+		ids[i] = id
+	}
+	if len(rows) == 0 {
+		return ids, added, nil
+	}
+	err = conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", d.table)
+		if err != nil {
+			return fmt.Errorf("open %s appender: %w", d.table, err)
+		}
+		for _, row := range rows {
+			if err := a.AppendRow(row...); err != nil {
+				a.Close()
+				return fmt.Errorf("append to %s: %w", d.table, err)
+			}
+		}
+		return a.Close()
+	})
+	return ids, added, err
+}
+
+// forget drops keys added by a transaction that rolled back. Their ids are not
+// reused, so no event can point to a row that was never stored.
+func (d *dimension) forget(keys []string) {
+	for _, k := range keys {
+		delete(d.cache, k)
+	}
+}
+
+// storedValue is how a field value is stored: empty strings and lists as NULL.
+func storedValue(v any) driver.Value {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return nil
+		}
+	case []string:
+		if len(x) == 0 {
+			return nil
+		}
+	}
+	return v
+}
