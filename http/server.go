@@ -54,6 +54,8 @@ type Server struct {
 	Ready func() error
 	// Extra lets the caller mount more handlers (the web UI) behind the same token.
 	Extra map[string]http.Handler
+	// TLSCertFile and TLSKeyFile, when set, make the server speak HTTPS.
+	TLSCertFile, TLSKeyFile string
 
 	srv      *http.Server
 	ln       net.Listener
@@ -115,7 +117,13 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 
 // Serve serves until Shutdown.
 func (s *Server) Serve() error {
-	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if s.TLSCertFile != "" {
+		err = s.srv.ServeTLS(s.ln, s.TLSCertFile, s.TLSKeyFile)
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

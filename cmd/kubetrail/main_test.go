@@ -3,22 +3,34 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startTestServer runs a real server on a temporary data dir, recorded as the local
 // server in a temporary HOME so the CLI finds it as a user's would.
-func startTestServer(t *testing.T) *runningServer {
+func startTestServer(t *testing.T, opts ...func(*serverOptions)) *runningServer {
 	t.Helper()
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("KUBETRAIL_SERVER", "")
 	t.Setenv("KUBETRAIL_TOKEN", "")
 	t.Setenv("KUBETRAIL_ADMIN_TOKEN", "")
 	o := &serverOptions{listen: "127.0.0.1:0", dataDir: t.TempDir(), cluster: "test", retainEach: 1 << 62}
+	for _, opt := range opts {
+		opt(o)
+	}
 	srv, err := startServer(context.Background(), o, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -131,5 +143,44 @@ func TestFieldsReferenceIsCurrent(t *testing.T) {
 	}
 	if out != string(doc) {
 		t.Error("docs/fields.md is stale: run 'make docs'")
+	}
+}
+
+// writeSelfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
+func writeSelfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubetrail-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile
+}
+
+func TestServerOverTLS(t *testing.T) {
+	cert, key := writeSelfSigned(t)
+	srv := startTestServer(t, func(o *serverOptions) { o.tlsCert, o.tlsKey = cert, key })
+	if !strings.HasPrefix(srv.url, "https://") {
+		t.Fatalf("url %s", srv.url)
+	}
+	// Without the CA the certificate is refused; with it the query goes through.
+	_, _, err := run(t, "query", "--server", srv.url, "--token", srv.token, "proc.name = sh")
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted certificate accepted: %v", err)
+	}
+	if _, _, err := run(t, "query", "--server", srv.url, "--token", srv.token, "--certificate-authority", cert, "proc.name = sh"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +30,8 @@ import (
 
 type serverOptions struct {
 	listen     string
+	tlsCert    string
+	tlsKey     string
 	dataDir    string
 	cluster    string
 	retention  map[kubetrail.Category]*time.Duration
@@ -36,6 +41,8 @@ type serverOptions struct {
 func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7070", "address to serve the API on")
+	f.StringVar(&o.tlsCert, "tls-cert-file", "", "serve HTTPS with this certificate (PEM); with --tls-key-file")
+	f.StringVar(&o.tlsKey, "tls-key-file", "", "private key (PEM) of --tls-cert-file")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the embedded store and the admin token")
 	f.StringVar(&o.cluster, "cluster-name", "default", "cluster name for audit events whose webhook URL carries no ?cluster=")
 	def := kubetrail.DefaultRetention()
@@ -94,6 +101,9 @@ type runningServer struct {
 }
 
 func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runningServer, error) {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "--tls-cert-file and --tls-key-file go together")
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -113,13 +123,18 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 		store.Close()
 		return nil, err
 	}
-	srv := &kthttp.Server{Store: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log}
+	srv := &kthttp.Server{Store: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey}
 	addr, err := srv.Listen(o.listen)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	rs := &runningServer{url: "http://" + addr.String(), token: token, http: srv, store: store, done: make(chan error, 1)}
+	scheme := "http://"
+	if o.tlsCert != "" {
+		scheme = "https://"
+	}
+	rs := &runningServer{url: scheme + addr.String(), token: token, http: srv, store: store, done: make(chan error, 1)}
 	bg, stop := context.WithCancel(context.Background())
 	rs.stop = stop
 	retention := kubetrail.Retention{}
@@ -256,11 +271,13 @@ func clearLocal(url string) {
 type clientFlags struct {
 	server string
 	token  string
+	caFile string
 }
 
 func (c *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.server, "server", os.Getenv("KUBETRAIL_SERVER"), "server URL (default: the local server, or $KUBETRAIL_SERVER)")
 	cmd.Flags().StringVar(&c.token, "token", os.Getenv("KUBETRAIL_TOKEN"), "bearer token (default: the local server's admin token, or $KUBETRAIL_TOKEN)")
+	cmd.Flags().StringVar(&c.caFile, "certificate-authority", os.Getenv("KUBETRAIL_CA_FILE"), "PEM file of the CA that signed an HTTPS server's certificate")
 }
 
 func (c *clientFlags) client() (*kthttp.Client, error) {
@@ -285,5 +302,17 @@ func (c *clientFlags) client() (*kthttp.Client, error) {
 	if _, _, err := net.SplitHostPort(strings.SplitN(strings.SplitN(server, "://", 2)[1], "/", 2)[0]); err != nil {
 		return nil, kubetrail.Errorf(kubetrail.EINVALID, "server %q: want a URL such as http://127.0.0.1:7070", server)
 	}
-	return kthttp.NewClient(server, token), nil
+	client := kthttp.NewClient(server, token)
+	if c.caFile != "" {
+		pem, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return nil, kubetrail.Errorf(kubetrail.EINVALID, "--certificate-authority: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, kubetrail.Errorf(kubetrail.EINVALID, "--certificate-authority: %s holds no PEM certificate", c.caFile)
+		}
+		client.HTTP.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	return client, nil
 }
