@@ -17,6 +17,9 @@ const MaxLimit = 10000
 
 // selectEvents reads whole events: the rows of the events query q (which must
 // select * from events) joined with their dimensions, in the order of orderBy.
+// The rows are materialised first and each dimension is read only for the ids
+// they point to: left to itself, DuckDB hashed the whole processes table for a
+// page of a hundred events (170 ms instead of 30 on ten million events).
 func selectEvents(q, orderBy string) string {
 	names := make([]string, len(columns))
 	for i, c := range columns {
@@ -27,9 +30,10 @@ func selectEvents(q, orderBy string) string {
 	for i, d := range dimensions {
 		alias := fmt.Sprintf("d%d", i)
 		sel += ", " + d.selectList(alias+".")
-		fmt.Fprintf(&joins, " LEFT JOIN %s %s ON %s.id = e.%s", d.table, alias, alias, d.idColumn)
+		fmt.Fprintf(&joins, " LEFT JOIN (SELECT * FROM %s WHERE id IN (SELECT %s FROM page)) %s ON %s.id = e.%s",
+			d.table, d.idColumn, alias, alias, d.idColumn)
 	}
-	return fmt.Sprintf("SELECT %s FROM (%s) e%s %s", sel, q, joins.String(), orderBy)
+	return fmt.Sprintf("WITH page AS MATERIALIZED (%s) SELECT %s FROM page e%s %s", q, sel, joins.String(), orderBy)
 }
 
 // where builds the WHERE clause shared by every query: window, then filter.
