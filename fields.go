@@ -3,6 +3,7 @@ package kubetrail
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,6 +33,9 @@ type Field struct {
 	Doc     string
 	Get     func(*Event) any // string, int64, time.Time or []string
 	set     func(*Event, any) error
+	// AppendKey appends the stored field's value to b without boxing it, for
+	// stores that key rows by field values; nil for derived and time fields.
+	AppendKey func(b []byte, e *Event) []byte
 }
 
 var (
@@ -45,20 +49,28 @@ var (
 
 func str(name string, cats []Category, doc string, p func(*Event) *string) Field {
 	return Field{Name: name, Type: TypeString, Categories: cats, Doc: doc,
-		Get: func(e *Event) any { return *p(e) },
-		set: func(e *Event, v any) error { return setString(p(e), v) }}
+		Get:       func(e *Event) any { return *p(e) },
+		set:       func(e *Event, v any) error { return setString(p(e), v) },
+		AppendKey: func(b []byte, e *Event) []byte { return append(b, *p(e)...) }}
 }
 
 func integer(name string, cats []Category, doc string, p func(*Event) *int64) Field {
 	return Field{Name: name, Type: TypeInt, Categories: cats, Doc: doc,
-		Get: func(e *Event) any { return *p(e) },
-		set: func(e *Event, v any) error { return setInt(p(e), v) }}
+		Get:       func(e *Event) any { return *p(e) },
+		set:       func(e *Event, v any) error { return setInt(p(e), v) },
+		AppendKey: func(b []byte, e *Event) []byte { return strconv.AppendInt(b, *p(e), 10) }}
 }
 
 func list(name string, cats []Category, doc string, p func(*Event) *[]string) Field {
 	return Field{Name: name, Type: TypeStrings, Categories: cats, Doc: doc,
 		Get: func(e *Event) any { return *p(e) },
-		set: func(e *Event, v any) error { return setStrings(p(e), v) }}
+		set: func(e *Event, v any) error { return setStrings(p(e), v) },
+		AppendKey: func(b []byte, e *Event) []byte {
+			for _, s := range *p(e) {
+				b = append(append(b, s...), 1)
+			}
+			return b
+		}}
 }
 
 func derived(name string, t FieldType, cats []Category, doc string, get func(*Event) any) Field {

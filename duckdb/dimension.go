@@ -83,33 +83,30 @@ func (d *dimension) selectList(prefix string) string {
 	return strings.Join(names, ", ")
 }
 
-// values returns the event's values of the dimension's fields as the appender
-// takes them (nil for absent ones), and their key in the cache.
-func (d *dimension) values(e *kubetrail.Event, vals []driver.Value) (key string, present bool) {
-	var b strings.Builder
-	for i, c := range d.columns {
-		vals[i] = nil
+// key appends the event's key in the dimension to buf: its values of the
+// dimension's fields, each ended by a zero byte; present says whether it has any.
+func (d *dimension) key(buf []byte, e *kubetrail.Event) (key []byte, present bool) {
+	for _, c := range d.columns {
 		if c.field.AppliesTo(e.Category) {
-			vals[i] = storedValue(c.field.Get(e))
+			n := len(buf)
+			buf = c.field.AppendKey(buf, e)
+			present = present || len(buf) > n
 		}
-		if vals[i] != nil {
-			present = true
-		}
-		switch v := vals[i].(type) {
-		case nil:
-		case string:
-			b.WriteString(v)
-		case []string:
-			for _, s := range v {
-				b.WriteString(s)
-				b.WriteByte(1)
-			}
-		default:
-			fmt.Fprint(&b, v)
-		}
-		b.WriteByte(0)
+		buf = append(buf, 0)
 	}
-	return b.String(), present
+	return buf, present
+}
+
+// row returns the dimension's columns of e as the appender takes them.
+func (d *dimension) row(id int32, e *kubetrail.Event) []driver.Value {
+	row := make([]driver.Value, 1+len(d.columns))
+	row[0] = id
+	for i, c := range d.columns {
+		if c.field.AppliesTo(e.Category) {
+			row[1+i] = storedValue(c.field.Get(e))
+		}
+	}
+	return row
 }
 
 // load reads the highest id and, for small dimensions, the known combinations.
@@ -128,23 +125,25 @@ func (d *dimension) load(ctx context.Context, db *sql.DB) error {
 // transaction. added lists the keys to forget if that transaction rolls back.
 func (d *dimension) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int32, added []string, err error) {
 	ids = make([]int32, len(events))
-	vals := make([]driver.Value, len(d.columns))
 	var rows [][]driver.Value
+	var buf []byte
 	for i, e := range events {
-		key, present := d.values(e, vals)
+		var present bool
+		buf, present = d.key(buf[:0], e)
 		if !present {
 			continue
 		}
-		id, ok := d.cache[key]
+		id, ok := d.cache[string(buf)] // no allocation for the lookup
 		if !ok {
 			if len(d.cache) >= d.maxCached {
 				clear(d.cache)
 			}
 			id = d.next
 			d.next++
+			key := string(buf)
 			d.cache[key] = id
 			added = append(added, key)
-			rows = append(rows, append([]driver.Value{id}, vals...))
+			rows = append(rows, d.row(id, e))
 		}
 		ids[i] = id
 	}
