@@ -1,0 +1,267 @@
+// Package ebpf is kubetrail's kernel sensor: eBPF programs (sensor.bpf.c, compiled
+// by bpf2go into the committed sensor_x86_bpfel.*) that record process executions
+// and exits and TCP connections opened or accepted, and the Go that loads them and
+// reads their ring buffer.
+//
+// Hooks, and why these: only BTF tracepoints (tp_btf). They are stable kernel
+// interfaces with typed arguments, need no tracefs, and are there on kernels
+// built without kprobes or where fentry is refused (this project's test machines
+// have neither). Exec and exit come from the scheduler's tracepoints; a TCP
+// connect from the socket state tracepoint (its CLOSE -> SYN_SENT step runs in the
+// connecting process, the handshake's end gives the outcome); an accept from the
+// system call exit tracepoint, following the returned descriptor to its socket.
+package ebpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Kind says what a record is.
+type Kind uint32
+
+const (
+	KindExec    Kind = 1
+	KindExit    Kind = 2
+	KindConnect Kind = 3
+	KindAccept  Kind = 4
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindExec:
+		return "exec"
+	case KindExit:
+		return "exit"
+	case KindConnect:
+		return "connect"
+	case KindAccept:
+		return "accept"
+	}
+	return fmt.Sprintf("kind(%d)", uint32(k))
+}
+
+// Record is one observation of the kernel.
+type Record struct {
+	Kind     Kind
+	Time     time.Time
+	PID      uint32 // the process (thread group id)
+	TID      uint32
+	PPID     uint32
+	UID      uint32
+	GID      uint32
+	LoginUID uint32 // 4294967295 when unset
+	TTY      uint32
+	CgroupID uint64
+	// StartNS and ParentStartNS are the process' and its parent's start times in
+	// nanoseconds since boot: with the pids, identities that pid reuse cannot fool.
+	StartNS       uint64
+	ParentStartNS uint64
+	Comm          string
+
+	// KindExec.
+	Filename      string
+	Argv          []string
+	ArgvTruncated bool
+
+	// KindExit.
+	ExitCode int32
+
+	// KindConnect (Src is this host's end) and KindAccept (Dst is).
+	Src, Dst         netip.AddrPort
+	Errno            int32 // 0 when the connection was established
+}
+
+// Sensor is the loaded and attached eBPF programs.
+type Sensor struct {
+	objs     sensorObjects
+	links    []link.Link
+	rd       *ringbuf.Reader
+	bootTime time.Time
+}
+
+// Load loads the programs into the kernel and attaches them. It needs root, or
+// CAP_BPF with CAP_PERFMON (and CAP_SYS_RESOURCE on kernels that still charge
+// BPF memory to RLIMIT_MEMLOCK).
+func Load() (*Sensor, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("lift the memlock limit for eBPF maps: %w", err)
+	}
+	s := &Sensor{}
+	if err := loadSensorObjects(&s.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load eBPF programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("load eBPF programs: %w", err)
+	}
+	attach := []struct {
+		name string
+		do   func() (link.Link, error)
+	}{
+		{"tp_btf/sched_process_exec", func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleExec})
+		}},
+		{"tp_btf/sched_process_exit", func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleExit})
+		}},
+		{"tp_btf/inet_sock_set_state", func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleSetState})
+		}},
+		{"tp_btf/sys_exit", func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleSysExit})
+		}},
+	}
+	for _, a := range attach {
+		l, err := a.do()
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("attach %s: %w", a.name, err)
+		}
+		s.links = append(s.links, l)
+	}
+	rd, err := ringbuf.NewReader(s.objs.Events)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open the ring buffer: %w", err)
+	}
+	s.rd = rd
+	s.bootTime = bootTime()
+	return s, nil
+}
+
+// bootTime is the wall-clock time of boot: kernel records carry time since boot
+// (CLOCK_BOOTTIME, which keeps counting through suspend).
+func bootTime() time.Time {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Now().Add(-time.Duration(ts.Nano()))
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = ringbuf.ErrClosed
+
+// Read blocks until the next record.
+func (s *Sensor) Read() (Record, error) {
+	for {
+		raw, err := s.rd.Read()
+		if err != nil {
+			return Record{}, err
+		}
+		r, err := s.decode(raw.RawSample)
+		if err != nil {
+			continue // a record this version does not know: skip it, do not stop
+		}
+		return r, nil
+	}
+}
+
+func (s *Sensor) decode(b []byte) (Record, error) {
+	if len(b) < int(unsafe.Sizeof(sensorHeader{})) {
+		return Record{}, errors.New("short record")
+	}
+	h := (*sensorHeader)(unsafe.Pointer(&b[0]))
+	r := Record{
+		Kind: Kind(h.Kind), Time: s.bootTime.Add(time.Duration(h.TimeNs)), PID: h.Pid, TID: h.Tid, PPID: h.Ppid,
+		UID: h.Uid, GID: h.Gid, LoginUID: h.Loginuid, TTY: h.Tty, CgroupID: h.CgroupId,
+		StartNS: h.StartNs, ParentStartNS: h.PstartNs, Comm: cString(h.Comm[:]),
+	}
+	switch r.Kind {
+	case KindExec:
+		if len(b) < int(unsafe.Sizeof(sensorExecRecord{})) {
+			return r, errors.New("short exec record")
+		}
+		e := (*sensorExecRecord)(unsafe.Pointer(&b[0]))
+		r.Filename = cString(e.Filename[:])
+		n := min(int(e.ArgvLen), len(e.Argv))
+		r.Argv = splitArgv(e.Argv[:n])
+		r.ArgvTruncated = e.Flags&1 != 0
+	case KindExit:
+		if len(b) < int(unsafe.Sizeof(sensorExitRecord{})) {
+			return r, errors.New("short exit record")
+		}
+		r.ExitCode = (*sensorExitRecord)(unsafe.Pointer(&b[0])).ExitCode
+	case KindConnect, KindAccept:
+		if len(b) < int(unsafe.Sizeof(sensorConnRecord{})) {
+			return r, errors.New("short connection record")
+		}
+		c := (*sensorConnRecord)(unsafe.Pointer(&b[0]))
+		r.Src = netip.AddrPortFrom(addr(c.Family, c.Saddr), c.Sport)
+		r.Dst = netip.AddrPortFrom(addr(c.Family, c.Daddr), c.Dport)
+		r.Errno = c.Result
+	default:
+		return r, fmt.Errorf("unknown record kind %d", r.Kind)
+	}
+	return r, nil
+}
+
+func addr(family uint16, b [16]uint8) netip.Addr {
+	if family == unix.AF_INET {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b).Unmap()
+}
+
+func cString(b []int8) string {
+	bs := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+	if i := strings.IndexByte(string(bs), 0); i >= 0 {
+		bs = bs[:i]
+	}
+	return string(bs)
+}
+
+// splitArgv splits the kernel's NUL-separated argument area.
+func splitArgv(b []int8) []string {
+	s := cStringAll(b)
+	s = strings.TrimSuffix(s, "\x00")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\x00")
+}
+
+func cStringAll(b []int8) string {
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b)))
+}
+
+// Lost returns how many records of each kind did not fit in the ring buffer since
+// the sensor was loaded, summed over CPUs, and per CPU.
+func (s *Sensor) Lost() (map[Kind]uint64, map[Kind][]uint64, error) {
+	total := map[Kind]uint64{}
+	perCPU := map[Kind][]uint64{}
+	for _, k := range []Kind{KindExec, KindExit, KindConnect, KindAccept} {
+		var vals []uint64
+		if err := s.objs.Lost.Lookup(uint32(k), &vals); err != nil {
+			return nil, nil, fmt.Errorf("read lost counters: %w", err)
+		}
+		perCPU[k] = vals
+		for _, v := range vals {
+			total[k] += v
+		}
+	}
+	return total, perCPU, nil
+}
+
+// Close detaches the programs and releases the ring buffer; a blocked Read returns
+// ErrClosed.
+func (s *Sensor) Close() error {
+	var errs []error
+	if s.rd != nil {
+		errs = append(errs, s.rd.Close())
+	}
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	errs = append(errs, s.objs.Close())
+	return errors.Join(errs...)
+}
