@@ -74,14 +74,28 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // SendBatch posts an agent batch, protobuf and zstd-compressed, and returns once
 // the server has stored it durably.
 func (c *Client) SendBatch(ctx context.Context, b *kubetrail.Batch) (kubetrail.WriteResult, error) {
-	var res IngestResponse
+	body, err := c.EncodeBatch(b)
+	if err != nil {
+		return kubetrail.WriteResult{}, err
+	}
+	return c.SendEncodedBatch(ctx, body)
+}
+
+// EncodeBatch encodes a batch as SendEncodedBatch sends it: protobuf, zstd.
+func (c *Client) EncodeBatch(b *kubetrail.Batch) ([]byte, error) {
 	raw, err := agentpb.Encode(b)
 	if err != nil {
-		return res.WriteResult, err
+		return nil, err
 	}
-	body := c.zenc.EncodeAll(raw, nil)
+	return c.zenc.EncodeAll(raw, nil), nil
+}
+
+// SendEncodedBatch posts a batch made by EncodeBatch (an agent keeps batches
+// encoded in its spool until the server has them).
+func (c *Client) SendEncodedBatch(ctx context.Context, body []byte) (kubetrail.WriteResult, error) {
+	var res IngestResponse
 	h := http.Header{"Content-Type": {agentpb.ContentType}, "Content-Encoding": {"zstd"}}
-	err = c.do(ctx, http.MethodPost, "/api/v1/events", nil, bytes.NewReader(body), h, &res)
+	err := c.do(ctx, http.MethodPost, "/api/v1/events", nil, bytes.NewReader(body), h, &res)
 	return res.WriteResult, err
 }
 

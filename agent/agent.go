@@ -1,0 +1,321 @@
+// Package agent is kubetrail's node agent: it turns the kernel sensor's records
+// into events stamped with their container, numbers them on the agent's stream,
+// and hands them in batches to a durable spool from which they are shipped.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/cgroup"
+	"github.com/kubetrail/kubetrail/ebpf"
+)
+
+// Source yields kernel records; *ebpf.Sensor is one.
+type Source interface {
+	Read() (ebpf.Record, error)
+}
+
+// Containers names the container of a cgroup; *cgroup.Resolver is one.
+type Containers interface {
+	Lookup(cgroupID uint64) (cgroup.Container, bool)
+}
+
+// Sink takes finished batches; the spool is one, so a batch is durable on disk
+// before the agent forgets it.
+type Sink interface {
+	Put(ctx context.Context, b *kubetrail.Batch) error
+}
+
+// Config says who the agent is.
+type Config struct {
+	Cluster string
+	Node    string
+	// Stream names this run's event stream; by default it is derived from the node,
+	// the boot and the agent's start, so that sequence numbers restart safely.
+	Stream string
+	// A batch is sent when it holds BatchEvents events or is FlushInterval old.
+	BatchEvents   int
+	FlushInterval time.Duration
+	// ProcRoot is where /proc is (tests and containers may mount it elsewhere).
+	ProcRoot string
+}
+
+// Agent converts records to events and batches them.
+type Agent struct {
+	cfg        Config
+	src        Source
+	containers Containers
+	sink       Sink
+	log        *slog.Logger
+
+	bootID string
+	seq    uint64
+	procs  map[uint32]*process
+	batch  []kubetrail.Event
+}
+
+// process is what the agent remembers of a running process, to describe the
+// process behind each connection it makes.
+type process struct {
+	startNS  uint64
+	execID   string
+	pexecID  string
+	name     string
+	exePath  string
+	argv     []string
+	ppid     uint32
+	pname    string
+	cwd      string
+}
+
+// New returns an agent reading src and writing to sink.
+func New(cfg Config, src Source, containers Containers, sink Sink, log *slog.Logger) (*Agent, error) {
+	if cfg.Node == "" {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "the agent needs a node name")
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.BatchEvents <= 0 {
+		cfg.BatchEvents = 5000
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	boot, err := os.ReadFile(filepath.Join(cfg.ProcRoot, "sys/kernel/random/boot_id"))
+	if err != nil {
+		return nil, fmt.Errorf("read the boot id: %w", err)
+	}
+	a := &Agent{cfg: cfg, src: src, containers: containers, sink: sink, log: log,
+		bootID: strings.ReplaceAll(strings.TrimSpace(string(boot)), "-", "")[:8], procs: map[uint32]*process{}}
+	if a.cfg.Stream == "" {
+		a.cfg.Stream = fmt.Sprintf("%s.%s.%d", cfg.Node, a.bootID, time.Now().UnixNano())
+	}
+	if err := kubetrail.ValidStream(a.cfg.Stream); err != nil {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "stream %q: %v", a.cfg.Stream, err)
+	}
+	a.seedFromProc()
+	return a, nil
+}
+
+// Stream returns the stream the agent numbers its events on.
+func (a *Agent) Stream() string { return a.cfg.Stream }
+
+// Run converts records until ctx ends or the source is closed, then flushes.
+func (a *Agent) Run(ctx context.Context) error {
+	records := make(chan ebpf.Record, 4096)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			r, err := a.src.Read()
+			if err != nil {
+				readErr <- err
+				close(records)
+				return
+			}
+			records <- r
+		}
+	}()
+	tick := time.NewTicker(a.cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case r, ok := <-records:
+			if !ok {
+				err := <-readErr
+				if ferr := a.flush(context.WithoutCancel(ctx)); ferr != nil {
+					return ferr
+				}
+				if errors.Is(err, ebpf.ErrClosed) {
+					return nil
+				}
+				return err
+			}
+			if e, ok := a.convert(&r); ok {
+				a.batch = append(a.batch, e)
+				if len(a.batch) >= a.cfg.BatchEvents {
+					if err := a.flush(ctx); err != nil {
+						return err
+					}
+				}
+			}
+		case <-tick.C:
+			if err := a.flush(ctx); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return a.flush(context.WithoutCancel(ctx))
+		}
+	}
+}
+
+func (a *Agent) flush(ctx context.Context) error {
+	if len(a.batch) == 0 {
+		return nil
+	}
+	b := &kubetrail.Batch{Stream: a.cfg.Stream, Events: a.batch}
+	if err := a.sink.Put(ctx, b); err != nil {
+		return fmt.Errorf("spool a batch of %d events: %w", len(a.batch), err)
+	}
+	a.batch = nil
+	return nil
+}
+
+// convert turns a record into an event; records of no interest give false.
+func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
+	e := kubetrail.Event{Time: r.Time.UTC(), Cluster: a.cfg.Cluster, Node: a.cfg.Node, Stream: a.cfg.Stream, Result: "SUCCESS"}
+	if c, ok := a.containers.Lookup(r.CgroupID); ok {
+		e.ContainerID, e.PodUID = c.ID, c.PodUID
+	}
+	p := a.procs[r.PID]
+	switch r.Kind {
+	case ebpf.KindExec:
+		parent := a.procs[r.PPID]
+		p = &process{startNS: r.StartNS, execID: a.execID(r.PID, r.StartNS), pexecID: a.execID(r.PPID, r.ParentStartNS),
+			name: r.Comm, exePath: r.Filename, argv: r.Argv, ppid: r.PPID, cwd: a.readLink(r.PID, "cwd")}
+		if parent != nil {
+			p.pname = parent.name
+		} else {
+			p.pname = a.readComm(r.PPID)
+		}
+		if !strings.HasPrefix(p.exePath, "/") && p.cwd != "" {
+			p.exePath = filepath.Join(p.cwd, p.exePath)
+		}
+		a.procs[r.PID] = p
+		e.Category, e.Type = kubetrail.CategoryProcess, "execve"
+	case ebpf.KindExit:
+		e.Category, e.Type = kubetrail.CategoryProcess, "exit"
+		e.Process.ExitCode = int64(r.ExitCode)
+		delete(a.procs, r.PID)
+	case ebpf.KindConnect, ebpf.KindAccept:
+		e.Category, e.Network.L4Proto = kubetrail.CategoryNetwork, "tcp"
+		e.Type, e.Network.Direction = "connect", kubetrail.DirectionOutbound
+		if r.Kind == ebpf.KindAccept {
+			e.Type, e.Network.Direction = "accept", kubetrail.DirectionInbound
+		}
+		e.Network.ClientIP, e.Network.ClientPort = r.Src.Addr().String(), int64(r.Src.Port())
+		e.Network.ServerIP, e.Network.ServerPort = r.Dst.Addr().String(), int64(r.Dst.Port())
+		if r.Errno != 0 {
+			e.Result = unix.ErrnoName(unix.Errno(r.Errno))
+			if e.Result == "" {
+				e.Result = "E" + strconv.Itoa(int(r.Errno))
+			}
+		}
+	default:
+		return e, false
+	}
+	if p == nil || ticks(p.startNS) != ticks(r.StartNS) {
+		// A process the agent has not seen exec (it started before the agent, or
+		// its exec record was lost): describe it from what the record carries.
+		p = &process{startNS: r.StartNS, execID: a.execID(r.PID, r.StartNS), pexecID: a.execID(r.PPID, r.ParentStartNS),
+			name: r.Comm, ppid: r.PPID, pname: a.readComm(r.PPID), argv: a.readCmdline(r.PID), exePath: a.readLink(r.PID, "exe")}
+		if r.Kind != ebpf.KindExit {
+			a.procs[r.PID] = p
+		}
+	}
+	a.seq++
+	e.Seq = a.seq
+	e.Process = kubetrail.Process{Name: p.name, ExePath: p.exePath, Argv: p.argv, PID: int64(r.PID), PPID: int64(r.PPID),
+		ParentName: p.pname, Cwd: p.cwd, TTY: int64(r.TTY), UID: int64(r.UID), GID: int64(r.GID), LoginUID: loginUID(r.LoginUID),
+		ExecID: p.execID, ParentExecID: p.pexecID, ExitCode: e.Process.ExitCode}
+	if e.Category != kubetrail.CategoryProcess {
+		e.Process.Cwd = "" // cwd is a field of executions only
+	}
+	return e, true
+}
+
+func loginUID(v uint32) int64 {
+	if v == ^uint32(0) {
+		return -1
+	}
+	return int64(v)
+}
+
+// execID names one execution, unique per node boot: boot, pid and start time in
+// clock ticks — the precision /proc gives, so that processes seeded from /proc and
+// those the kernel reports get the same ids.
+func (a *Agent) execID(pid uint32, startNS uint64) string {
+	return a.bootID + ":" + strconv.FormatUint(uint64(pid), 10) + ":" + strconv.FormatUint(ticks(startNS), 10)
+}
+
+// ticks converts nanoseconds since boot to USER_HZ clock ticks (100 per second).
+func ticks(ns uint64) uint64 { return ns / 10_000_000 }
+
+func (a *Agent) readComm(pid uint32) string {
+	b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(int(pid)), "comm"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (a *Agent) readLink(pid uint32, name string) string {
+	s, _ := os.Readlink(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(int(pid)), name))
+	return s
+}
+
+func (a *Agent) readCmdline(pid uint32) []string {
+	b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(int(pid)), "cmdline"))
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+}
+
+// seedFromProc remembers the processes running before the agent started, so
+// that their connections are described like any other's.
+func (a *Agent) seedFromProc() {
+	entries, err := os.ReadDir(a.cfg.ProcRoot)
+	if err != nil {
+		return
+	}
+	for _, d := range entries {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		start, ppid, ok := a.readStat(uint32(pid))
+		if !ok {
+			continue
+		}
+		pstart, _, _ := a.readStat(ppid)
+		a.procs[uint32(pid)] = &process{startNS: start, execID: a.execID(uint32(pid), start), pexecID: a.execID(ppid, pstart),
+			name: a.readComm(uint32(pid)), exePath: a.readLink(uint32(pid), "exe"), argv: a.readCmdline(uint32(pid)),
+			ppid: ppid, pname: a.readComm(ppid), cwd: a.readLink(uint32(pid), "cwd")}
+	}
+}
+
+// readStat returns a process' start time in nanoseconds since boot (as the kernel's
+// task->start_time) and its parent pid, from /proc/PID/stat.
+func (a *Agent) readStat(pid uint32) (startNS uint64, ppid uint32, ok bool) {
+	b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(int(pid)), "stat"))
+	if err != nil {
+		return 0, 0, false
+	}
+	// The command name is in parentheses and may contain spaces: fields follow
+	// the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, 0, false
+	}
+	p, _ := strconv.ParseUint(f[1], 10, 32)
+	ticks, _ := strconv.ParseUint(f[19], 10, 64)
+	// /proc reports the start in clock ticks (USER_HZ, 100 on Linux).
+	return ticks * 10_000_000, uint32(p), true
+}

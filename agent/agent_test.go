@@ -1,0 +1,213 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/agent"
+	"github.com/kubetrail/kubetrail/cgroup"
+	"github.com/kubetrail/kubetrail/duckdb"
+	"github.com/kubetrail/kubetrail/ebpf"
+	kthttp "github.com/kubetrail/kubetrail/http"
+	"github.com/kubetrail/kubetrail/ingest"
+)
+
+const token = "agent-test-token-0123456789"
+
+// directSink sends each batch straight to the server.
+type directSink struct{ c *kthttp.Client }
+
+func (d directSink) Put(ctx context.Context, b *kubetrail.Batch) error {
+	_, err := d.c.SendBatch(ctx, b)
+	return err
+}
+
+func startServer(t *testing.T) *kthttp.Client {
+	t.Helper()
+	ctx := context.Background()
+	store, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "trail.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.New(ctx, store, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &kthttp.Server{Store: store, Pipeline: p, Token: token, Registry: prometheus.NewRegistry()}
+	addr, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() {
+		srv.Shutdown(ctx)
+		store.Close()
+	})
+	return kthttp.NewClient("http://"+addr.String(), token)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// kubeletCgroup makes a container cgroup laid out as the kubelet's cgroupfs driver
+// does, under the cgroup v2 hierarchy, and removes it after the test.
+func kubeletCgroup(t *testing.T, root string) (dir, podUID, containerID string) {
+	t.Helper()
+	u := randomHex(16)
+	podUID = fmt.Sprintf("%s-%s-%s-%s-%s", u[0:8], u[8:12], u[12:16], u[16:20], u[20:32])
+	containerID = randomHex(32)
+	base := filepath.Join(root, "kubetrail-test-"+randomHex(4))
+	dir = filepath.Join(base, "kubepods", "besteffort", "pod"+podUID, containerID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		// Innermost first; a cgroup can only be removed once empty.
+		for d := dir; strings.HasPrefix(d, base); d = filepath.Dir(d) {
+			os.Remove(d)
+		}
+	})
+	return dir, podUID, containerID
+}
+
+// The real sensor, a real cgroup laid out as a kubelet does, real processes, a
+// real server: every event arrives with its container, process tree, argv and
+// connection tuple.
+func TestAgentEndToEnd(t *testing.T) {
+	sensor, err := ebpf.Load()
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
+			t.Fatalf("eBPF sensor did not load: %v", err)
+		}
+		t.Skipf("needs root: %v", err)
+	}
+	defer sensor.Close()
+	root, err := cgroup.V2Root()
+	if err != nil {
+		t.Fatalf("no cgroup v2 hierarchy: %v", err)
+	}
+	dir, podUID, containerID := kubeletCgroup(t, root)
+	client := startServer(t)
+	a, err := agent.New(agent.Config{Cluster: "test", Node: "node-1", FlushInterval: 100 * time.Millisecond},
+		sensor, cgroup.NewResolver(root), directSink{client}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	// A listener standing in for a download server.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("payload\n"))
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	work := t.TempDir()
+	// The seed's sequence, in the container's cgroup: a shell that downloads,
+	// unpacks, writes and removes.
+	chain := fmt.Sprintf(`cd %s && exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3 > payload.txt && exec 3>&- && tar -cf bundle.tar payload.txt && rm bundle.tar && echo done`, work, port)
+	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec /bin/bash -c '%s'`, dir, chain))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run the chain: %v\n%s", err, out)
+	}
+
+	// Wait for the events to be stored.
+	filter := fmt.Sprintf("container.id = %s", containerID)
+	var events []kubetrail.Event
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		page, err := client.Search(context.Background(), kthttp.Query{Filter: filter, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = page.Events
+		if hasAll(events) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !hasAll(events) {
+		for _, e := range events {
+			t.Logf("%s %s %s %v", e.Category, e.Type, e.Process.Name, e.Process.Argv)
+		}
+		t.Fatalf("missing events for container %s", containerID)
+	}
+	byName := map[string]kubetrail.Event{}
+	for _, e := range events {
+		if e.PodUID != podUID || e.Node != "node-1" || e.Cluster != "test" {
+			t.Errorf("%s %s: pod %q node %q", e.Type, e.Process.Name, e.PodUID, e.Node)
+		}
+		if e.Type == "execve" {
+			byName[e.Process.Name] = e
+		}
+	}
+	bash := byName["bash"]
+	if len(bash.Process.Argv) != 3 || bash.Process.Argv[2] != chain {
+		t.Errorf("bash argv %q", bash.Process.Argv)
+	}
+	for _, name := range []string{"cat", "tar", "rm"} {
+		e := byName[name]
+		if e.Process.ParentExecID != bash.Process.ExecID || e.Process.ParentName != "bash" {
+			t.Errorf("%s: parent exec %q (%s), want bash's %q", name, e.Process.ParentExecID, e.Process.ParentName, bash.Process.ExecID)
+		}
+	}
+	if tar := byName["tar"]; strings.Join(tar.Process.Argv, " ") != "tar -cf bundle.tar payload.txt" || tar.Process.Cwd != work {
+		t.Errorf("tar: argv %q cwd %q", tar.Process.Argv, tar.Process.Cwd)
+	}
+	for _, e := range events {
+		if e.Type == "connect" {
+			if e.Network.ServerIP != "127.0.0.1" || e.Network.ServerPort != int64(port) || e.Network.ClientPort == 0 ||
+				e.Result != "SUCCESS" || e.Process.ExecID != bash.Process.ExecID {
+				t.Errorf("connect: %+v %+v", e.Network, e.Process)
+			}
+		}
+	}
+}
+
+func hasAll(events []kubetrail.Event) bool {
+	want := map[string]bool{"execve bash": false, "execve cat": false, "execve tar": false, "execve rm": false, "connect bash": false}
+	for _, e := range events {
+		k := e.Type + " " + e.Process.Name
+		if _, ok := want[k]; ok {
+			want[k] = true
+		}
+	}
+	for _, ok := range want {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
