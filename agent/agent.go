@@ -68,15 +68,15 @@ type Agent struct {
 // process is what the agent remembers of a running process, to describe the
 // process behind each connection it makes.
 type process struct {
-	startNS  uint64
-	execID   string
-	pexecID  string
-	name     string
-	exePath  string
-	argv     []string
-	ppid     uint32
-	pname    string
-	cwd      string
+	startNS uint64
+	execID  string
+	pexecID string
+	name    string
+	exePath string
+	argv    []string
+	ppid    uint32
+	pname   string
+	cwd     string
 }
 
 // New returns an agent reading src and writing to sink.

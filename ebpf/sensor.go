@@ -78,8 +78,8 @@ type Record struct {
 	ExitCode int32
 
 	// KindConnect (Src is this host's end) and KindAccept (Dst is).
-	Src, Dst         netip.AddrPort
-	Errno            int32 // 0 when the connection was established
+	Src, Dst netip.AddrPort
+	Errno    int32 // 0 when the connection was established
 }
 
 // Sensor is the loaded and attached eBPF programs.
