@@ -4,7 +4,7 @@ BIN       := bin/kubetrail
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME  ?= 10s
 # Fuzz targets as package:Func; CI runs each for FUZZTIME.
-FUZZ      := ./filter:FuzzParse ./k8saudit:FuzzReader ./k8saudit:FuzzDecodeEventList ./agentpb:FuzzDecode
+FUZZ      := ./filter:FuzzParse ./k8saudit:FuzzReader ./k8saudit:FuzzDecodeEventList ./agentpb:FuzzDecode ./spool:FuzzRecover
 
 .PHONY: all build demo test unit fuzz bench bench-scale generate docs vet clean
 
@@ -44,6 +44,7 @@ bench:
 
 generate:
 	cd agentpb && protoc --go_out=. --go_opt=paths=source_relative agent.proto
+	$(GO) generate ./ebpf
 	$(MAKE) docs
 
 docs: build

@@ -40,6 +40,7 @@ Kubernetes API requests (kubectl exec, ...) behind them.`,
 	}
 	root.AddCommand(
 		newServerCommand(),
+		newAgentCommand(),
 		newDemoCommand(),
 		newIngestCommand(),
 		newQueryCommand(),
