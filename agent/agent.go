@@ -49,7 +49,15 @@ type Config struct {
 	FlushInterval time.Duration
 	// ProcRoot is where /proc is (tests and containers may mount it elsewhere).
 	ProcRoot string
+	// ExcludePaths are path prefixes whose file changes are not recorded. The
+	// sensor drops absolute paths under them in the kernel; the agent drops
+	// relative ones once it has resolved them.
+	ExcludePaths []string
 }
+
+// DefaultExcludePaths are pseudo file systems whose "files" change all the time and
+// mean nothing to an investigation.
+var DefaultExcludePaths = []string{"/proc", "/sys", "/dev"}
 
 // Agent converts records to events and batches them.
 type Agent struct {
@@ -86,6 +94,9 @@ func New(cfg Config, src Source, containers Containers, sink Sink, log *slog.Log
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
+	}
+	if cfg.ExcludePaths == nil {
+		cfg.ExcludePaths = DefaultExcludePaths
 	}
 	if cfg.BatchEvents <= 0 {
 		cfg.BatchEvents = 5000
@@ -183,7 +194,7 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 	case ebpf.KindExec:
 		parent := a.procs[r.PPID]
 		p = &process{startNS: r.StartNS, execID: a.execID(r.PID, r.StartNS), pexecID: a.execID(r.PPID, r.ParentStartNS),
-			name: r.Comm, exePath: r.Filename, argv: r.Argv, ppid: r.PPID, cwd: a.readLink(r.PID, "cwd")}
+			name: r.Comm, exePath: r.Filename, argv: r.Argv, ppid: r.PPID, cwd: r.Cwd}
 		if parent != nil {
 			p.pname = parent.name
 		} else {
@@ -207,10 +218,19 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 		e.Network.ClientIP, e.Network.ClientPort = r.Src.Addr().String(), int64(r.Src.Port())
 		e.Network.ServerIP, e.Network.ServerPort = r.Dst.Addr().String(), int64(r.Dst.Port())
 		if r.Errno != 0 {
-			e.Result = unix.ErrnoName(unix.Errno(r.Errno))
-			if e.Result == "" {
-				e.Result = "E" + strconv.Itoa(int(r.Errno))
-			}
+			e.Result = errnoName(r.Errno)
+		}
+	case ebpf.KindFile:
+		e.Category, e.Type = kubetrail.CategoryFile, r.FileOp.String()
+		e.File.Path = a.resolve(r, r.Path)
+		if r.NewPath != "" {
+			e.File.TargetPath = a.resolve(r, r.NewPath)
+		}
+		if a.excluded(e.File.Path) {
+			return e, false
+		}
+		if r.Errno != 0 {
+			e.Result = errnoName(r.Errno)
 		}
 	default:
 		return e, false
@@ -233,6 +253,42 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 		e.Process.Cwd = "" // cwd is a field of executions only
 	}
 	return e, true
+}
+
+func errnoName(n int32) string {
+	if name := unix.ErrnoName(unix.Errno(n)); name != "" {
+		return name
+	}
+	return "E" + strconv.Itoa(int(n))
+}
+
+// resolve makes a file record's path absolute: relative to the working directory
+// the kernel read with it, or to the directory descriptor it names (looked up in
+// /proc, which is only right while the process still has it open). A path that
+// cannot be resolved is kept as the process gave it.
+func (a *Agent) resolve(r *ebpf.Record, path string) string {
+	if path == "" || strings.HasPrefix(path, "/") {
+		return filepath.Clean(path)
+	}
+	dir := r.FileCwd
+	if r.DirFD != ebpf.AtCWD {
+		dir = a.readLink(r.PID, filepath.Join("fd", strconv.Itoa(int(r.DirFD))))
+	} else if dir == "" {
+		dir = a.readLink(r.PID, "cwd")
+	}
+	if dir == "" || !strings.HasPrefix(dir, "/") {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+func (a *Agent) excluded(path string) bool {
+	for _, p := range a.cfg.ExcludePaths {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func loginUID(v uint32) int64 {

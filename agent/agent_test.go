@@ -186,6 +186,21 @@ func TestAgentEndToEnd(t *testing.T) {
 	if tar := byName["tar"]; strings.Join(tar.Process.Argv, " ") != "tar -cf bundle.tar payload.txt" || tar.Process.Cwd != work {
 		t.Errorf("tar: argv %q cwd %q", tar.Process.Argv, tar.Process.Cwd)
 	}
+	files := map[string]string{}
+	for _, e := range events {
+		if e.Category == kubetrail.CategoryFile {
+			files[e.Type+" "+e.File.Path] = e.Process.Name
+		}
+	}
+	for want, by := range map[string]string{
+		"open " + filepath.Join(work, "payload.txt"):  "bash", // the shell's redirection, before cat runs
+		"open " + filepath.Join(work, "bundle.tar"):   "tar",
+		"unlink " + filepath.Join(work, "bundle.tar"): "rm",
+	} {
+		if got, ok := files[want]; !ok || got != by {
+			t.Errorf("file event %q by %q: got %q (all: %v)", want, by, got, files)
+		}
+	}
 	for _, e := range events {
 		if e.Type == "connect" {
 			if e.Network.ServerIP != "127.0.0.1" || e.Network.ServerPort != int64(port) || e.Network.ClientPort == 0 ||
@@ -197,7 +212,8 @@ func TestAgentEndToEnd(t *testing.T) {
 }
 
 func hasAll(events []kubetrail.Event) bool {
-	want := map[string]bool{"execve bash": false, "execve cat": false, "execve tar": false, "execve rm": false, "connect bash": false}
+	want := map[string]bool{"execve bash": false, "execve cat": false, "execve tar": false, "execve rm": false, "connect bash": false,
+		"open tar": false, "unlink rm": false}
 	for _, e := range events {
 		k := e.Type + " " + e.Process.Name
 		if _, ok := want[k]; ok {

@@ -20,6 +20,7 @@ enum { false = 0, true = 1 };
 
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
@@ -66,6 +67,35 @@ struct signal_struct {
 	struct tty_struct *tty;
 } __attribute__((preserve_access_index));
 
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount {
+	struct dentry *mnt_root;
+} __attribute__((preserve_access_index));
+
+// The kernel's private mount, around the vfsmount that paths point to.
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct fs_struct {
+	struct path pwd;
+} __attribute__((preserve_access_index));
+
 struct file {
 	void *private_data;
 } __attribute__((preserve_access_index));
@@ -87,6 +117,7 @@ struct socket {
 
 struct task_struct {
 	struct files_struct *files;
+	struct fs_struct *fs;
 	int pid;
 	int tgid;
 	int exit_code;
@@ -120,6 +151,8 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+// A system call's arguments, in the registers the x86-64 ABI passes them in.
 struct pt_regs {
+	unsigned long di, si, dx, r10, r8;
 	unsigned long orig_ax; // the system call number, at system call exit
 } __attribute__((preserve_access_index));

@@ -21,10 +21,23 @@ enum kind {
 	KIND_EXIT = 2,
 	KIND_CONNECT = 3,
 	KIND_ACCEPT = 4,
-	KIND_MAX = 5,
+	KIND_FILE = 5,
+	KIND_MAX = 6,
+};
+
+// What a file record says was done; user space names it (open, unlink, ...).
+enum file_op {
+	FILE_OPEN = 1,   // opened for writing, created or truncated
+	FILE_UNLINK = 2,
+	FILE_RMDIR = 3,
+	FILE_RENAME = 4,
+	FILE_CHMOD = 5,
+	FILE_CHOWN = 6,
+	FILE_MKDIR = 7,
 };
 
 #define FLAG_ARGV_TRUNCATED 1
+#define FLAG_CWD_TRUNCATED 2
 
 // The fields every record starts with.
 struct header {
@@ -43,12 +56,19 @@ struct header {
 	char comm[16];
 };
 
+#define CWD_LEN 512 // a power of two, like ARGV_LEN
+#define CWD_NAME 64 // the most read of one name; the buffer has this much slack
+#define CWD_DEPTH 24
+
 struct exec_record {
 	struct header h;
 	__u32 flags;
 	__u32 argv_len;
+	__u32 cwd_len;
+	__u32 _pad;
 	char filename[PATH_LEN];
 	char argv[ARGV_LEN]; // NUL-separated, as the kernel keeps it
+	char cwd[CWD_LEN + CWD_NAME]; // the working directory's names, innermost first, NUL-separated
 };
 
 struct exit_record {
@@ -69,7 +89,21 @@ struct conn_record {
 	__u8 daddr[16];
 };
 
+struct file_record {
+	struct header h;
+	__u32 op;
+	__s32 dirfd; // the directory a relative path is relative to; -100 is the working directory
+	__u32 flags; // open flags
+	__s32 result; // 0 or a positive errno
+	__u32 cwd_len; // for a path relative to the working directory: that directory, as in exec_record
+	__u32 cwd_flags;
+	char path[PATH_LEN];
+	char path2[PATH_LEN]; // the new name, for a rename
+	char cwd[CWD_LEN + CWD_NAME];
+};
+
 // Force the record types into BTF so bpf2go generates Go types for them.
+const struct file_record *unused_file __attribute__((unused));
 const struct exec_record *unused_exec __attribute__((unused));
 const struct exit_record *unused_exit __attribute__((unused));
 const struct conn_record *unused_conn __attribute__((unused));
@@ -95,6 +129,37 @@ struct {
 	__type(key, __u64);
 	__type(value, struct header);
 } pending SEC(".maps");
+
+// File system calls are seen at entry (their arguments) and exit (their result);
+// the entry waits here per thread.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct file_record);
+} inflight SEC(".maps");
+
+// A scratch record per CPU: too large for the BPF stack.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_record);
+} scratch SEC(".maps");
+
+// Path prefixes not worth recording (/proc, /sys, /dev, ...), set by user space.
+#define EXCLUDE_MAX 8
+#define EXCLUDE_LEN 32
+struct exclude {
+	__u32 len;
+	char prefix[EXCLUDE_LEN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EXCLUDE_MAX);
+	__type(key, __u32);
+	__type(value, struct exclude);
+} excludes SEC(".maps");
 
 static __always_inline void count_lost(__u32 kind)
 {
@@ -134,6 +199,51 @@ static __always_inline void fill_header(struct header *h, __u32 kind, struct tas
 	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
+// read_cwd writes the names of the working directory from the innermost up,
+// crossing at most CWD_MOUNTS mount points, as NUL-terminated strings; user space
+// reverses them. A deeper or longer directory is cut and flagged. The walk is two
+// small loops rather than one with the crossing inside: the verifier explores
+// every path through a loop body, and one body with both blew its budget.
+#define CWD_MOUNTS 3
+#define CWD_NAMES 12
+
+static __always_inline __u32 read_cwd(char *buf, __u32 *flags, struct task_struct *task)
+{
+	struct dentry *d = BPF_CORE_READ(task, fs, pwd.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(task, fs, pwd.mnt);
+	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
+	struct mount *m = (struct mount *)((void *)vm - mnt_off);
+	__u32 off = 0;
+	for (int mi = 0; mi < CWD_MOUNTS; mi++) {
+		struct dentry *root = BPF_CORE_READ(vm, mnt_root);
+		for (int i = 0; i < CWD_NAMES; i++) {
+			struct dentry *parent = BPF_CORE_READ(d, d_parent);
+			if (d == root || d == parent || off >= CWD_LEN)
+				break;
+			long n = bpf_probe_read_kernel_str(&buf[off & (CWD_LEN - 1)], CWD_NAME, BPF_CORE_READ(d, d_name.name));
+			if (n <= 0)
+				break;
+			off += n;
+			d = parent;
+		}
+		if (d != root) {
+			// Either the filesystem's own root (a chroot, a lazily unmounted
+			// directory), or the names ran out: say which.
+			if (d != BPF_CORE_READ(d, d_parent))
+				*flags |= FLAG_CWD_TRUNCATED;
+			return off;
+		}
+		struct mount *up = BPF_CORE_READ(m, mnt_parent);
+		if (up == m)
+			return off; // the root of the whole tree
+		d = BPF_CORE_READ(m, mnt_mountpoint);
+		m = up;
+		vm = (struct vfsmount *)((void *)m + mnt_off);
+	}
+	*flags |= FLAG_CWD_TRUNCATED;
+	return off;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, int old_pid, struct linux_binprm *bprm)
 {
@@ -159,6 +269,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, int old_pid, struct linux_bi
 	if (bpf_probe_read_user(r->argv, len, (void *)start) < 0)
 		len = 0;
 	r->argv_len = len;
+	r->cwd_len = read_cwd(r->cwd, &r->flags, task);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
@@ -253,18 +364,184 @@ int BPF_PROG(handle_set_state, const struct sock *sk, int oldstate, int newstate
 
 #define NR_ACCEPT 43
 #define NR_ACCEPT4 288
+#define NR_OPEN 2
+#define NR_RENAME 82
+#define NR_MKDIR 83
+#define NR_CREAT 85
+#define NR_UNLINK 87
+#define NR_CHMOD 90
+#define NR_CHOWN 92
+#define NR_LCHOWN 94
+#define NR_OPENAT 257
+#define NR_MKDIRAT 258
+#define NR_FCHOWNAT 260
+#define NR_UNLINKAT 263
+#define NR_RENAMEAT 264
+#define NR_FCHMODAT 268
+#define NR_RENAMEAT2 316
+#define NR_FCHMODAT2 452
+
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+static __always_inline bool excluded(const char *path)
+{
+	if (path[0] != '/')
+		return false; // relative: user space decides once it is resolved
+	for (__u32 i = 0; i < EXCLUDE_MAX; i++) {
+		__u32 key = i;
+		struct exclude *x = bpf_map_lookup_elem(&excludes, &key);
+		if (!x || x->len == 0 || x->len > EXCLUDE_LEN)
+			continue;
+		bool match = true;
+		for (__u32 j = 0; j < EXCLUDE_LEN; j++) {
+			if (j >= x->len)
+				break;
+			if (path[j] != x->prefix[j]) {
+				match = false;
+				break;
+			}
+		}
+		// "/proc" excludes "/proc" and "/proc/...", not "/processes".
+		if (match && x->len < PATH_LEN && (path[x->len & (PATH_LEN - 1)] == '/' || path[x->len & (PATH_LEN - 1)] == 0))
+			return true;
+	}
+	return false;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 op = 0;
+	long dirfd = AT_FDCWD, flags = 0;
+	const char *path = 0, *path2 = 0;
+	switch (id) {
+	case NR_OPEN:
+		op = FILE_OPEN, path = (const char *)BPF_CORE_READ(regs, di), flags = (unsigned int)BPF_CORE_READ(regs, si);
+		break;
+	case NR_CREAT:
+		op = FILE_OPEN, path = (const char *)BPF_CORE_READ(regs, di), flags = O_CREAT | O_WRONLY | O_TRUNC;
+		break;
+	case NR_OPENAT:
+		op = FILE_OPEN, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si), flags = (unsigned int)BPF_CORE_READ(regs, dx);
+		break;
+	case NR_UNLINK:
+		op = FILE_UNLINK, path = (const char *)BPF_CORE_READ(regs, di);
+		break;
+	case NR_UNLINKAT:
+		dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		op = (BPF_CORE_READ(regs, dx) & AT_REMOVEDIR) ? FILE_RMDIR : FILE_UNLINK;
+		break;
+	case NR_RENAME:
+		op = FILE_RENAME, path = (const char *)BPF_CORE_READ(regs, di), path2 = (const char *)BPF_CORE_READ(regs, si);
+		break;
+	case NR_RENAMEAT:
+	case NR_RENAMEAT2:
+		// Both names are taken relative to their own directory; the old one's is kept.
+		op = FILE_RENAME, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si),
+		path2 = (const char *)BPF_CORE_READ(regs, r10);
+		break;
+	case NR_CHMOD:
+		op = FILE_CHMOD, path = (const char *)BPF_CORE_READ(regs, di);
+		break;
+	case NR_FCHMODAT:
+	case NR_FCHMODAT2:
+		op = FILE_CHMOD, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		break;
+	case NR_CHOWN:
+	case NR_LCHOWN:
+		op = FILE_CHOWN, path = (const char *)BPF_CORE_READ(regs, di);
+		break;
+	case NR_FCHOWNAT:
+		op = FILE_CHOWN, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		break;
+	case NR_MKDIR:
+		op = FILE_MKDIR, path = (const char *)BPF_CORE_READ(regs, di);
+		break;
+	case NR_MKDIRAT:
+		op = FILE_MKDIR, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		break;
+	default:
+		return 0;
+	}
+	// Reads are not changes: only opens that may write, create or truncate count.
+	if (op == FILE_OPEN && !(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+		return 0;
+	__u32 zero = 0;
+	struct file_record *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	r->op = op;
+	r->dirfd = dirfd;
+	r->flags = flags;
+	r->result = 0;
+	r->path[0] = 0;
+	r->path2[0] = 0;
+	bpf_probe_read_user_str(r->path, sizeof(r->path), path);
+	if (path2)
+		bpf_probe_read_user_str(r->path2, sizeof(r->path2), path2);
+	if (excluded(r->path))
+		return 0;
+	r->cwd_len = 0;
+	r->cwd_flags = 0;
+	if (r->path[0] != '/' && dirfd == AT_FDCWD)
+		r->cwd_len = read_cwd(r->cwd, &r->cwd_flags, (struct task_struct *)bpf_get_current_task_btf());
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&inflight, &tid, r, BPF_ANY);
+	return 0;
+}
+
+static __always_inline bool file_syscall(long nr)
+{
+	switch (nr) {
+	case NR_OPEN: case NR_CREAT: case NR_OPENAT: case NR_UNLINK: case NR_UNLINKAT:
+	case NR_RENAME: case NR_RENAMEAT: case NR_RENAMEAT2: case NR_CHMOD: case NR_FCHMODAT:
+	case NR_FCHMODAT2: case NR_CHOWN: case NR_LCHOWN: case NR_FCHOWNAT: case NR_MKDIR: case NR_MKDIRAT:
+		return true;
+	}
+	return false;
+}
+
+// emit_file finishes a file system call seen at entry.
+static __always_inline void emit_file(struct task_struct *task, long nr, long ret)
+{
+	if (!file_syscall(nr))
+		return;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct file_record *pending = bpf_map_lookup_elem(&inflight, &tid);
+	if (!pending)
+		return;
+	struct file_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(KIND_FILE);
+		bpf_map_delete_elem(&inflight, &tid);
+		return;
+	}
+	// Too large for an inline copy: the helper copies it.
+	bpf_probe_read_kernel(r, sizeof(*r), pending);
+	fill_header(&r->h, KIND_FILE, task);
+	r->result = ret < 0 ? -ret : 0;
+	bpf_ringbuf_submit(r, 0);
+	bpf_map_delete_elem(&inflight, &tid);
+}
 
 // accept() and accept4() return the new connection's descriptor in the accepting
 // process: follow it to the socket.
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	if (nr != NR_ACCEPT && nr != NR_ACCEPT4) {
+		emit_file(task, nr, ret);
+		return 0;
+	}
 	if (ret < 0)
 		return 0;
-	long nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr != NR_ACCEPT && nr != NR_ACCEPT4)
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || ret >= BPF_CORE_READ(fdt, max_fds))
 		return 0;

@@ -9,13 +9,16 @@
 // have neither). Exec and exit come from the scheduler's tracepoints; a TCP
 // connect from the socket state tracepoint (its CLOSE -> SYN_SENT step runs in the
 // connecting process, the handshake's end gives the outcome); an accept from the
-// system call exit tracepoint, following the returned descriptor to its socket.
+// system call exit tracepoint, following the returned descriptor to its socket;
+// file changes from the system call entry (the path, read from the caller's
+// memory) and exit (the result) tracepoints.
 package ebpf
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -35,7 +38,45 @@ const (
 	KindExit    Kind = 2
 	KindConnect Kind = 3
 	KindAccept  Kind = 4
+	KindFile    Kind = 5
 )
+
+// FileOp says what a file record did.
+type FileOp uint32
+
+const (
+	FileOpen   FileOp = 1 // opened for writing, created or truncated
+	FileUnlink FileOp = 2
+	FileRmdir  FileOp = 3
+	FileRename FileOp = 4
+	FileChmod  FileOp = 5
+	FileChown  FileOp = 6
+	FileMkdir  FileOp = 7
+)
+
+// String names the operation as the event's evt.type.
+func (o FileOp) String() string {
+	switch o {
+	case FileOpen:
+		return "open"
+	case FileUnlink:
+		return "unlink"
+	case FileRmdir:
+		return "rmdir"
+	case FileRename:
+		return "rename"
+	case FileChmod:
+		return "chmod"
+	case FileChown:
+		return "chown"
+	case FileMkdir:
+		return "mkdir"
+	}
+	return fmt.Sprintf("file-op(%d)", uint32(o))
+}
+
+// AtCWD is the directory descriptor meaning "the working directory".
+const AtCWD = -100
 
 func (k Kind) String() string {
 	switch k {
@@ -47,6 +88,8 @@ func (k Kind) String() string {
 		return "connect"
 	case KindAccept:
 		return "accept"
+	case KindFile:
+		return "file"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -73,13 +116,27 @@ type Record struct {
 	Filename      string
 	Argv          []string
 	ArgvTruncated bool
+	Cwd           string // as the process' mount namespace sees it
+	CwdTruncated  bool
 
 	// KindExit.
 	ExitCode int32
 
 	// KindConnect (Src is this host's end) and KindAccept (Dst is).
 	Src, Dst netip.AddrPort
-	Errno    int32 // 0 when the connection was established
+	// Errno is 0 when the connection was established or the file operation
+	// succeeded, else the error.
+	Errno int32
+
+	// KindFile. Path is as the process passed it: relative to DirFD (AtCWD for
+	// the working directory) unless it starts with a slash.
+	FileOp    FileOp
+	DirFD     int32
+	OpenFlags uint32
+	Path      string
+	NewPath   string // for a rename
+	// FileCwd is the working directory, for a Path relative to it.
+	FileCwd string
 }
 
 // Sensor is the loaded and attached eBPF programs.
@@ -117,6 +174,9 @@ func Load() (*Sensor, error) {
 		}},
 		{"tp_btf/inet_sock_set_state", func() (link.Link, error) {
 			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleSetState})
+		}},
+		{"tp_btf/sys_enter", func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleSysEnter})
 		}},
 		{"tp_btf/sys_exit", func() (link.Link, error) {
 			return link.AttachTracing(link.TracingOptions{Program: s.objs.HandleSysExit})
@@ -186,6 +246,8 @@ func (s *Sensor) decode(b []byte) (Record, error) {
 		n := min(int(e.ArgvLen), len(e.Argv))
 		r.Argv = splitArgv(e.Argv[:n])
 		r.ArgvTruncated = e.Flags&1 != 0
+		r.Cwd = joinCwd(e.Cwd[:min(int(e.CwdLen), len(e.Cwd))])
+		r.CwdTruncated = e.Flags&2 != 0
 	case KindExit:
 		if len(b) < int(unsafe.Sizeof(sensorExitRecord{})) {
 			return r, errors.New("short exit record")
@@ -199,10 +261,46 @@ func (s *Sensor) decode(b []byte) (Record, error) {
 		r.Src = netip.AddrPortFrom(addr(c.Family, c.Saddr), c.Sport)
 		r.Dst = netip.AddrPortFrom(addr(c.Family, c.Daddr), c.Dport)
 		r.Errno = c.Result
+	case KindFile:
+		if len(b) < int(unsafe.Sizeof(sensorFileRecord{})) {
+			return r, errors.New("short file record")
+		}
+		f := (*sensorFileRecord)(unsafe.Pointer(&b[0]))
+		r.FileOp, r.DirFD, r.OpenFlags, r.Errno = FileOp(f.Op), f.Dirfd, f.Flags, f.Result
+		r.Path, r.NewPath = cString(f.Path[:]), cString(f.Path2[:])
+		if f.CwdLen > 0 {
+			r.FileCwd = joinCwd(f.Cwd[:min(int(f.CwdLen), len(f.Cwd))])
+		}
 	default:
 		return r, fmt.Errorf("unknown record kind %d", r.Kind)
 	}
 	return r, nil
+}
+
+// SetExcludes sets the path prefixes whose changes are not recorded (at most 8,
+// each under 32 bytes), such as /proc, /sys and /dev: filtering them in the kernel
+// keeps the stream bounded.
+func (s *Sensor) SetExcludes(prefixes []string) error {
+	if len(prefixes) > 8 {
+		return fmt.Errorf("%d excluded prefixes; at most 8 are supported", len(prefixes))
+	}
+	for i := uint32(0); i < 8; i++ {
+		var x sensorExclude
+		if int(i) < len(prefixes) {
+			p := strings.TrimSuffix(prefixes[i], "/")
+			if !strings.HasPrefix(p, "/") || len(p) >= len(x.Prefix) {
+				return fmt.Errorf("excluded prefix %q must be an absolute path under %d bytes", prefixes[i], len(x.Prefix))
+			}
+			x.Len = uint32(len(p))
+			for j := 0; j < len(p); j++ {
+				x.Prefix[j] = int8(p[j])
+			}
+		}
+		if err := s.objs.Excludes.Update(i, &x, 0); err != nil {
+			return fmt.Errorf("set excluded prefixes: %w", err)
+		}
+	}
+	return nil
 }
 
 func addr(family uint16, b [16]uint8) netip.Addr {
@@ -218,6 +316,13 @@ func cString(b []int8) string {
 		bs = bs[:i]
 	}
 	return string(bs)
+}
+
+// joinCwd makes a path of the kernel's names, which come innermost first.
+func joinCwd(b []int8) string {
+	names := splitArgv(b)
+	slices.Reverse(names)
+	return "/" + strings.Join(names, "/")
 }
 
 // splitArgv splits the kernel's NUL-separated argument area.
@@ -239,7 +344,7 @@ func cStringAll(b []int8) string {
 func (s *Sensor) Lost() (map[Kind]uint64, map[Kind][]uint64, error) {
 	total := map[Kind]uint64{}
 	perCPU := map[Kind][]uint64{}
-	for _, k := range []Kind{KindExec, KindExit, KindConnect, KindAccept} {
+	for _, k := range []Kind{KindExec, KindExit, KindConnect, KindAccept, KindFile} {
 		var vals []uint64
 		if err := s.objs.Lost.Lookup(uint32(k), &vals); err != nil {
 			return nil, nil, fmt.Errorf("read lost counters: %w", err)

@@ -26,13 +26,22 @@ type sensorConnRecord struct {
 	Daddr  [16]uint8
 }
 
+type sensorExclude struct {
+	_      structs.HostLayout
+	Len    uint32
+	Prefix [32]int8
+}
+
 type sensorExecRecord struct {
 	_        structs.HostLayout
 	H        sensorHeader
 	Flags    uint32
 	ArgvLen  uint32
+	CwdLen   uint32
+	Pad      uint32
 	Filename [256]int8
 	Argv     [4096]int8
+	Cwd      [576]int8
 }
 
 type sensorExitRecord struct {
@@ -40,6 +49,20 @@ type sensorExitRecord struct {
 	H        sensorHeader
 	ExitCode int32
 	Pad      uint32
+}
+
+type sensorFileRecord struct {
+	_        structs.HostLayout
+	H        sensorHeader
+	Op       uint32
+	Dirfd    int32
+	Flags    uint32
+	Result   int32
+	CwdLen   uint32
+	CwdFlags uint32
+	Path     [256]int8
+	Path2    [256]int8
+	Cwd      [576]int8
 }
 
 type sensorHeader struct {
@@ -64,15 +87,20 @@ type sensorHeader struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sensorMapEvents          = "events"
+	sensorMapExcludes        = "excludes"
+	sensorMapInflight        = "inflight"
 	sensorMapLost            = "lost"
 	sensorMapPending         = "pending"
+	sensorMapScratch         = "scratch"
 	sensorProgHandleExec     = "handle_exec"
 	sensorProgHandleExit     = "handle_exit"
 	sensorProgHandleSetState = "handle_set_state"
+	sensorProgHandleSysEnter = "handle_sys_enter"
 	sensorProgHandleSysExit  = "handle_sys_exit"
 	sensorVarUnusedConn      = "unused_conn"
 	sensorVarUnusedExec      = "unused_exec"
 	sensorVarUnusedExit      = "unused_exit"
+	sensorVarUnusedFile      = "unused_file"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -120,6 +148,7 @@ type sensorProgramSpecs struct {
 	HandleExec     *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleExit     *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	HandleSetState *ebpf.ProgramSpec `ebpf:"handle_set_state"`
+	HandleSysEnter *ebpf.ProgramSpec `ebpf:"handle_sys_enter"`
 	HandleSysExit  *ebpf.ProgramSpec `ebpf:"handle_sys_exit"`
 }
 
@@ -127,9 +156,12 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Pending *ebpf.MapSpec `ebpf:"pending"`
+	Events   *ebpf.MapSpec `ebpf:"events"`
+	Excludes *ebpf.MapSpec `ebpf:"excludes"`
+	Inflight *ebpf.MapSpec `ebpf:"inflight"`
+	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Pending  *ebpf.MapSpec `ebpf:"pending"`
+	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -139,6 +171,7 @@ type sensorVariableSpecs struct {
 	UnusedConn *ebpf.VariableSpec `ebpf:"unused_conn"`
 	UnusedExec *ebpf.VariableSpec `ebpf:"unused_exec"`
 	UnusedExit *ebpf.VariableSpec `ebpf:"unused_exit"`
+	UnusedFile *ebpf.VariableSpec `ebpf:"unused_file"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -161,16 +194,22 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Events  *ebpf.Map `ebpf:"events"`
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Pending *ebpf.Map `ebpf:"pending"`
+	Events   *ebpf.Map `ebpf:"events"`
+	Excludes *ebpf.Map `ebpf:"excludes"`
+	Inflight *ebpf.Map `ebpf:"inflight"`
+	Lost     *ebpf.Map `ebpf:"lost"`
+	Pending  *ebpf.Map `ebpf:"pending"`
+	Scratch  *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Events,
+		m.Excludes,
+		m.Inflight,
 		m.Lost,
 		m.Pending,
+		m.Scratch,
 	)
 }
 
@@ -181,6 +220,7 @@ type sensorVariables struct {
 	UnusedConn *ebpf.Variable `ebpf:"unused_conn"`
 	UnusedExec *ebpf.Variable `ebpf:"unused_exec"`
 	UnusedExit *ebpf.Variable `ebpf:"unused_exit"`
+	UnusedFile *ebpf.Variable `ebpf:"unused_file"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.
@@ -190,6 +230,7 @@ type sensorPrograms struct {
 	HandleExec     *ebpf.Program `ebpf:"handle_exec"`
 	HandleExit     *ebpf.Program `ebpf:"handle_exit"`
 	HandleSetState *ebpf.Program `ebpf:"handle_set_state"`
+	HandleSysEnter *ebpf.Program `ebpf:"handle_sys_enter"`
 	HandleSysExit  *ebpf.Program `ebpf:"handle_sys_exit"`
 }
 
@@ -198,6 +239,7 @@ func (p *sensorPrograms) Close() error {
 		p.HandleExec,
 		p.HandleExit,
 		p.HandleSetState,
+		p.HandleSysEnter,
 		p.HandleSysExit,
 	)
 }

@@ -34,13 +34,15 @@ func newAgentCommand() *cobra.Command {
 		listen    string
 		batch     int
 		interval  time.Duration
+		excludes  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the node agent: record commands and connections in containers and ship them",
 		Long: `Run kubetrail's node agent (one per node, as a DaemonSet would). It loads the eBPF
-sensor, records every program executed and every TCP connection opened or accepted,
-names the container of each from its cgroup, and ships the events to the server.
+sensor, records every program executed, every TCP connection opened or accepted and
+every file written, created, removed, renamed or re-permissioned, names the container
+of each from its cgroup, and ships the events to the server.
 
 Batches are written to an on-disk spool before they are sent, so that a server
 that is down or slow loses nothing: they are sent oldest first once it is back,
@@ -63,7 +65,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE.`,
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			return runAgent(cmd.Context(), agentOptions{client: client, node: node, cluster: cluster, spoolDir: spoolDir,
-				spoolSize: spoolSize, listen: listen, batch: batch, interval: interval}, log)
+				spoolSize: spoolSize, listen: listen, batch: batch, interval: interval, excludes: excludes}, log)
 		},
 	}
 	host, _ := os.Hostname()
@@ -75,6 +77,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7071", "address of /metrics and /healthz")
 	cmd.Flags().IntVar(&batch, "batch-events", 5000, "events per batch at most")
 	cmd.Flags().DurationVar(&interval, "flush-interval", time.Second, "how long events wait for a batch at most")
+	cmd.Flags().StringSliceVar(&excludes, "exclude-path", agent.DefaultExcludePaths, "path prefixes whose file changes are not recorded (at most 8)")
 	return cmd
 }
 
@@ -94,6 +97,7 @@ type agentOptions struct {
 	listen    string
 	batch     int
 	interval  time.Duration
+	excludes  []string
 }
 
 // spoolSink encodes batches into the spool.
@@ -123,6 +127,9 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 		return err
 	}
 	defer sensor.Close()
+	if err := sensor.SetExcludes(o.excludes); err != nil {
+		return kubetrail.ErrorAt(kubetrail.EINVALID, "--exclude-path", "%v", err)
+	}
 	root, err := cgroup.V2Root()
 	if err != nil {
 		return fmt.Errorf("find the cgroup v2 hierarchy: %w", err)
@@ -169,7 +176,7 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kubetrail_agent_send_retries_total", Help: "Sends retried after an error."},
 		func() float64 { return float64(shipper.Stats().Retries) }))
 
-	a, err := agent.New(agent.Config{Cluster: o.cluster, Node: o.node, BatchEvents: o.batch, FlushInterval: o.interval},
+	a, err := agent.New(agent.Config{Cluster: o.cluster, Node: o.node, BatchEvents: o.batch, FlushInterval: o.interval, ExcludePaths: o.excludes},
 		sensor, cgroup.NewResolver(root), spoolSink{client: o.client, spool: sp, events: events}, log)
 	if err != nil {
 		return err

@@ -50,7 +50,7 @@ func TestAgentSurvivesServerRestart(t *testing.T) {
 	agentDone := make(chan error, 1)
 	go func() {
 		agentDone <- runAgent(agentCtx, agentOptions{client: client, node: "node-r", cluster: "test",
-			spoolDir: filepath.Join(t.TempDir(), "spool"), spoolSize: 64 << 20, listen: "127.0.0.1:0", batch: 100, interval: 50 * time.Millisecond},
+			spoolDir: filepath.Join(t.TempDir(), "spool"), spoolSize: 64 << 20, listen: "127.0.0.1:0", batch: 100, interval: 50 * time.Millisecond, excludes: []string{"/proc", "/sys", "/dev"}},
 			slog.New(slog.DiscardHandler))
 	}()
 	marker := fmt.Sprintf("kubetrail-restart-%d", time.Now().UnixNano())
