@@ -18,15 +18,18 @@ const (
 	CategoryNetwork Category = "network" // a connection was opened or accepted
 	CategoryFile    Category = "file"    // a file was written, created, deleted, renamed or had its mode/owner changed
 	CategoryK8s     Category = "k8s"     // one Kubernetes API request
+	// CategoryGap marks records a sensor observed but could not deliver (its ring
+	// buffer was full): the trail says that something is missing, and how much.
+	CategoryGap Category = "gap"
 )
 
 // Categories lists every category in a stable order.
-var Categories = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s}
+var Categories = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s, CategoryGap}
 
 // Valid reports whether c is one of the four categories.
 func (c Category) Valid() bool {
 	switch c {
-	case CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s:
+	case CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s, CategoryGap:
 		return true
 	}
 	return false
@@ -84,6 +87,9 @@ type Event struct {
 	ImageTag        string
 
 	SessionID string
+
+	// Lost is, for a gap, how many records of kind Type were lost.
+	Lost int64
 
 	Process Process
 	Network Network

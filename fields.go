@@ -40,6 +40,8 @@ type Field struct {
 
 var (
 	runtimeCategories = []Category{CategoryProcess, CategoryNetwork, CategoryFile}
+	nodeCategories    = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryGap}
+	onlyGap           = []Category{CategoryGap}
 	onlyProcess       = []Category{CategoryProcess}
 	onlyNetwork       = []Category{CategoryNetwork}
 	onlyFile          = []Category{CategoryFile}
@@ -85,7 +87,7 @@ var Fields = []Field{
 	{Name: "evt.time", Type: TypeTime, Doc: "When it happened (UTC, nanoseconds). For a Kubernetes request, when the API server received it.",
 		Get: func(e *Event) any { return e.Time },
 		set: func(e *Event, v any) error { return setTime(&e.Time, v) }},
-	{Name: "evt.category", Type: TypeString, Doc: "Kind of activity: process, network, file or k8s.",
+	{Name: "evt.category", Type: TypeString, Doc: "Kind of activity: process, network, file or k8s; gap where a sensor lost records.",
 		Get: func(e *Event) any { return string(e.Category) },
 		set: func(e *Event, v any) error {
 			var s string
@@ -93,20 +95,20 @@ var Fields = []Field{
 				return err
 			}
 			if c := Category(s); !c.Valid() {
-				return fmt.Errorf("unknown category %q (want process, network, file or k8s)", s)
+				return fmt.Errorf("unknown category %q (want process, network, file, k8s or gap)", s)
 			}
 			e.Category = Category(s)
 			return nil
 		}},
 	derived("evt.source", TypeString, nil, "Sensor family as in Falco: syscall for process, network and file events, k8s_audit for Kubernetes requests.",
 		func(e *Event) any { return e.Category.Source() }),
-	str("evt.type", nil, "What happened: execve; connect, accept or sendto; open, unlink, rename, chmod, chown or mkdir; for Kubernetes requests the verb.",
+	str("evt.type", nil, "What happened: execve or exit; connect or accept; open, unlink, rmdir, rename, chmod, chown or mkdir; for Kubernetes requests the verb; for a gap, the kind of record lost.",
 		func(e *Event) *string { return &e.Type }),
 	str("evt.res", runtimeCategories, `Outcome: "SUCCESS" or the error name (for example ECONNREFUSED, EACCES).`,
 		func(e *Event) *string { return &e.Result }),
-	str("evt.stream", runtimeCategories, "Stream the event was sent on: one per agent start; with evt.seq it identifies the event.",
+	str("evt.stream", nodeCategories, "Stream the event was sent on: one per agent start; with evt.seq it identifies the event.",
 		func(e *Event) *string { return &e.Stream }),
-	{Name: "evt.seq", Type: TypeInt, Categories: runtimeCategories, Doc: "Sequence number of the event inside its stream, from 1.",
+	{Name: "evt.seq", Type: TypeInt, Categories: nodeCategories, Doc: "Sequence number of the event inside its stream, from 1.",
 		Get: func(e *Event) any { return int64(e.Seq) },
 		set: func(e *Event, v any) error {
 			var n int64
@@ -122,7 +124,8 @@ var Fields = []Field{
 
 	// Where.
 	str("k8s.cluster.name", nil, "Cluster the event belongs to.", func(e *Event) *string { return &e.Cluster }),
-	str("k8s.node.name", runtimeCategories, "Node (host) the event happened on.", func(e *Event) *string { return &e.Node }),
+	str("k8s.node.name", nodeCategories, "Node (host) the event happened on.", func(e *Event) *string { return &e.Node }),
+	integer("evt.lost", onlyGap, "For a gap: how many records of the kind in evt.type the sensor could not deliver.", func(e *Event) *int64 { return &e.Lost }),
 	str("k8s.ns.name", nil, "Namespace of the pod (runtime events) or of the request's target (Kubernetes requests).", func(e *Event) *string { return &e.Namespace }),
 	str("k8s.workload.kind", nil, "Kind of the workload that owns the pod, resolved through the owner chain: Deployment, StatefulSet, DaemonSet, CronJob, Job, or Pod for a bare pod.", func(e *Event) *string { return &e.WorkloadKind }),
 	str("k8s.workload.name", nil, "Name of the workload that owns the pod.", func(e *Event) *string { return &e.WorkloadName }),

@@ -19,6 +19,7 @@ func DefaultRetention() Retention {
 		CategoryK8s:     90 * 24 * time.Hour,
 		CategoryNetwork: 30 * 24 * time.Hour,
 		CategoryFile:    30 * 24 * time.Hour,
+		CategoryGap:     90 * 24 * time.Hour,
 	}
 }
 

@@ -31,6 +31,11 @@ type Containers interface {
 	Lookup(cgroupID uint64) (cgroup.Container, bool)
 }
 
+// LossCounter reports records the kernel could not deliver; *ebpf.Sensor is one.
+type LossCounter interface {
+	Lost() (map[ebpf.Kind]uint64, map[ebpf.Kind][]uint64, error)
+}
+
 // Sink takes finished batches; the spool is one, so a batch is durable on disk
 // before the agent forgets it.
 type Sink interface {
@@ -71,6 +76,8 @@ type Agent struct {
 	seq    uint64
 	procs  map[uint32]*process
 	batch  []kubetrail.Event
+	// lost is the sensor's loss count at the last gap recorded, per kind.
+	lost map[ebpf.Kind]uint64
 }
 
 // process is what the agent remembers of a running process, to describe the
@@ -145,6 +152,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case r, ok := <-records:
 			if !ok {
 				err := <-readErr
+				a.recordGaps()
 				if ferr := a.flush(context.WithoutCancel(ctx)); ferr != nil {
 					return ferr
 				}
@@ -162,11 +170,39 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 			}
 		case <-tick.C:
+			a.recordGaps()
 			if err := a.flush(ctx); err != nil {
 				return err
 			}
 		case <-ctx.Done():
+			a.recordGaps()
 			return a.flush(context.WithoutCancel(ctx))
+		}
+	}
+}
+
+// recordGaps adds a gap event for every kind of record the sensor lost since the
+// last one, so that the trail itself says that, and how much, is missing.
+func (a *Agent) recordGaps() {
+	lc, ok := a.src.(LossCounter)
+	if !ok {
+		return
+	}
+	total, _, err := lc.Lost()
+	if err != nil {
+		a.log.Warn("read the sensor's loss counters", "err", err)
+		return
+	}
+	if a.lost == nil {
+		a.lost = map[ebpf.Kind]uint64{}
+	}
+	for _, k := range []ebpf.Kind{ebpf.KindExec, ebpf.KindExit, ebpf.KindConnect, ebpf.KindAccept, ebpf.KindFile} {
+		if n := total[k]; n > a.lost[k] {
+			a.seq++
+			a.batch = append(a.batch, kubetrail.Event{Stream: a.cfg.Stream, Seq: a.seq, Time: time.Now().UTC(),
+				Category: kubetrail.CategoryGap, Type: k.String(), Cluster: a.cfg.Cluster, Node: a.cfg.Node, Lost: int64(n - a.lost[k])})
+			a.log.Warn("the sensor lost records", "kind", k, "lost", n-a.lost[k])
+			a.lost[k] = n
 		}
 	}
 }

@@ -227,3 +227,51 @@ func hasAll(events []kubetrail.Event) bool {
 	}
 	return true
 }
+
+// Records the kernel cannot hand over are not silently gone: the trail holds a
+// gap event saying how many of what were lost, where and when.
+func TestAgentRecordsGaps(t *testing.T) {
+	// A ring buffer smaller than one exec record: every exec is lost, and counted.
+	sensor, err := ebpf.LoadWith(ebpf.Options{RingBufferBytes: 4096})
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
+			t.Fatalf("eBPF sensor did not load: %v", err)
+		}
+		t.Skipf("needs root: %v", err)
+	}
+	defer sensor.Close()
+	root, err := cgroup.V2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := startServer(t)
+	a, err := agent.New(agent.Config{Cluster: "test", Node: "node-gap", FlushInterval: 100 * time.Millisecond},
+		sensor, cgroup.NewResolver(root), directSink{client}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	for i := 0; i < 5; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lost int64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && lost < 5; time.Sleep(200 * time.Millisecond) {
+		page, err := client.Search(context.Background(), kthttp.Query{Filter: "evt.category = gap and evt.type = exec and k8s.node.name = node-gap"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost = 0
+		for _, e := range page.Events {
+			lost += e.Lost
+		}
+	}
+	cancel()
+	<-done
+	if lost < 5 {
+		t.Fatalf("gap events account for %d lost execs, want at least 5", lost)
+	}
+}

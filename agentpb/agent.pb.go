@@ -32,6 +32,8 @@ const (
 	Category_CATEGORY_PROCESS     Category = 1
 	Category_CATEGORY_NETWORK     Category = 2
 	Category_CATEGORY_FILE        Category = 3
+	// Records the sensor observed but could not deliver: type names their kind, lost how many.
+	Category_CATEGORY_GAP Category = 4
 )
 
 // Enum value maps for Category.
@@ -41,12 +43,14 @@ var (
 		1: "CATEGORY_PROCESS",
 		2: "CATEGORY_NETWORK",
 		3: "CATEGORY_FILE",
+		4: "CATEGORY_GAP",
 	}
 	Category_value = map[string]int32{
 		"CATEGORY_UNSPECIFIED": 0,
 		"CATEGORY_PROCESS":     1,
 		"CATEGORY_NETWORK":     2,
 		"CATEGORY_FILE":        3,
+		"CATEGORY_GAP":         4,
 	}
 )
 
@@ -168,6 +172,7 @@ type Event struct {
 	ImageRepository string                 `protobuf:"bytes,19,opt,name=image_repository,json=imageRepository,proto3" json:"image_repository,omitempty"`
 	ImageTag        string                 `protobuf:"bytes,20,opt,name=image_tag,json=imageTag,proto3" json:"image_tag,omitempty"`
 	SessionId       string                 `protobuf:"bytes,21,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Lost            int64                  `protobuf:"varint,22,opt,name=lost,proto3" json:"lost,omitempty"`
 	Process         *Process               `protobuf:"bytes,30,opt,name=process,proto3" json:"process,omitempty"`
 	Network         *Network               `protobuf:"bytes,31,opt,name=network,proto3" json:"network,omitempty"`
 	File            *File                  `protobuf:"bytes,32,opt,name=file,proto3" json:"file,omitempty"`
@@ -322,6 +327,13 @@ func (x *Event) GetSessionId() string {
 		return x.SessionId
 	}
 	return ""
+}
+
+func (x *Event) GetLost() int64 {
+	if x != nil {
+		return x.Lost
+	}
+	return 0
 }
 
 func (x *Event) GetProcess() *Process {
@@ -770,7 +782,7 @@ const file_agent_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\tR\x06stream\x121\n" +
 	"\x06events\x18\x03 \x03(\v2\x19.kubetrail.agent.v1.EventR\x06events\x12A\n" +
-	"\tinventory\x18\x04 \x03(\v2#.kubetrail.agent.v1.InventoryObjectR\tinventory\"\xbc\x05\n" +
+	"\tinventory\x18\x04 \x03(\v2#.kubetrail.agent.v1.InventoryObjectR\tinventory\"\xd0\x05\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x128\n" +
@@ -790,7 +802,8 @@ const file_agent_proto_rawDesc = "" +
 	"\x10image_repository\x18\x13 \x01(\tR\x0fimageRepository\x12\x1b\n" +
 	"\timage_tag\x18\x14 \x01(\tR\bimageTag\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x15 \x01(\tR\tsessionId\x125\n" +
+	"session_id\x18\x15 \x01(\tR\tsessionId\x12\x12\n" +
+	"\x04lost\x18\x16 \x01(\x03R\x04lost\x125\n" +
 	"\aprocess\x18\x1e \x01(\v2\x1b.kubetrail.agent.v1.ProcessR\aprocess\x125\n" +
 	"\anetwork\x18\x1f \x01(\v2\x1b.kubetrail.agent.v1.NetworkR\anetwork\x12,\n" +
 	"\x04file\x18  \x01(\v2\x18.kubetrail.agent.v1.FileR\x04file\"\xf1\x02\n" +
@@ -837,12 +850,13 @@ const file_agent_proto_rawDesc = "" +
 	"\rworkload_kind\x18\t \x01(\tR\fworkloadKind\x12#\n" +
 	"\rworkload_name\x18\n" +
 	" \x01(\tR\fworkloadName\x12\x18\n" +
-	"\adeleted\x18\v \x01(\bR\adeleted*c\n" +
+	"\adeleted\x18\v \x01(\bR\adeleted*u\n" +
 	"\bCategory\x12\x18\n" +
 	"\x14CATEGORY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CATEGORY_PROCESS\x10\x01\x12\x14\n" +
 	"\x10CATEGORY_NETWORK\x10\x02\x12\x11\n" +
-	"\rCATEGORY_FILE\x10\x03B(Z&github.com/kubetrail/kubetrail/agentpbb\x06proto3"
+	"\rCATEGORY_FILE\x10\x03\x12\x10\n" +
+	"\fCATEGORY_GAP\x10\x04B(Z&github.com/kubetrail/kubetrail/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once

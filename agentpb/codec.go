@@ -32,12 +32,14 @@ var categories = map[Category]kubetrail.Category{
 	Category_CATEGORY_PROCESS: kubetrail.CategoryProcess,
 	Category_CATEGORY_NETWORK: kubetrail.CategoryNetwork,
 	Category_CATEGORY_FILE:    kubetrail.CategoryFile,
+	Category_CATEGORY_GAP:     kubetrail.CategoryGap,
 }
 
 var categoryCodes = map[kubetrail.Category]Category{
 	kubetrail.CategoryProcess: Category_CATEGORY_PROCESS,
 	kubetrail.CategoryNetwork: Category_CATEGORY_NETWORK,
 	kubetrail.CategoryFile:    Category_CATEGORY_FILE,
+	kubetrail.CategoryGap:     Category_CATEGORY_GAP,
 }
 
 // Encode marshals a batch. Events must be runtime events (process, network, file).
@@ -54,7 +56,7 @@ func Encode(b *kubetrail.Batch) ([]byte, error) {
 			Seq: e.Seq, TimeUnixNano: e.Time.UnixNano(), Category: cat, Type: e.Type, Result: e.Result,
 			Cluster: e.Cluster, Node: e.Node, Namespace: e.Namespace, WorkloadKind: e.WorkloadKind, WorkloadName: e.WorkloadName,
 			PodName: e.PodName, PodUid: e.PodUID, ContainerId: e.ContainerID, ContainerName: e.ContainerName,
-			ImageRepository: e.ImageRepository, ImageTag: e.ImageTag, SessionId: e.SessionID,
+			ImageRepository: e.ImageRepository, ImageTag: e.ImageTag, SessionId: e.SessionID, Lost: e.Lost,
 			Process: &Process{Name: e.Process.Name, ExePath: e.Process.ExePath, Argv: e.Process.Argv, Pid: e.Process.PID,
 				Ppid: e.Process.PPID, ParentName: e.Process.ParentName, Cwd: e.Process.Cwd, Tty: e.Process.TTY, Uid: e.Process.UID,
 				UserName: e.Process.UserName, LoginUid: e.Process.LoginUID, Gid: e.Process.GID, ExecId: e.Process.ExecID,
@@ -148,12 +150,12 @@ func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 	}
 	cat, ok := categories[pe.Category]
 	if !ok {
-		return fmt.Errorf("category %d is not process (1), network (2) or file (3)", pe.Category)
+		return fmt.Errorf("category %d is not process (1), network (2), file (3) or gap (4)", pe.Category)
 	}
 	*e = kubetrail.Event{Stream: stream, Seq: pe.Seq, Time: t, Category: cat, Type: pe.Type, Result: pe.Result,
 		Cluster: pe.Cluster, Node: pe.Node, Namespace: pe.Namespace, WorkloadKind: pe.WorkloadKind, WorkloadName: pe.WorkloadName,
 		PodName: pe.PodName, PodUID: pe.PodUid, ContainerID: pe.ContainerId, ContainerName: pe.ContainerName,
-		ImageRepository: pe.ImageRepository, ImageTag: pe.ImageTag, SessionID: pe.SessionId}
+		ImageRepository: pe.ImageRepository, ImageTag: pe.ImageTag, SessionID: pe.SessionId, Lost: pe.Lost}
 	if e.Node == "" {
 		return fmt.Errorf("node is missing")
 	}
@@ -194,6 +196,11 @@ func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 		}
 		e.Network = kubetrail.Network{L4Proto: n.L4Proto, Direction: n.Direction, ClientIP: n.ClientIp,
 			ClientPort: n.ClientPort, ServerIP: n.ServerIp, ServerPort: n.ServerPort}
+	case kubetrail.CategoryGap:
+		if e.Lost <= 0 {
+			return fmt.Errorf("a gap needs lost > 0")
+		}
+		e.Process = kubetrail.Process{}
 	case kubetrail.CategoryFile:
 		f := pe.File
 		if f == nil || f.Path == "" {

@@ -147,15 +147,32 @@ type Sensor struct {
 	bootTime time.Time
 }
 
-// Load loads the programs into the kernel and attaches them. It needs root, or
-// CAP_BPF with CAP_PERFMON (and CAP_SYS_RESOURCE on kernels that still charge
-// BPF memory to RLIMIT_MEMLOCK).
-func Load() (*Sensor, error) {
+// Options tune the sensor.
+type Options struct {
+	// RingBufferBytes sizes the ring buffer records wait in for user space: a
+	// power of two, at least a page; default 16 MiB.
+	RingBufferBytes uint32
+}
+
+// Load loads the programs into the kernel and attaches them, with default
+// options. It needs root, or CAP_BPF with CAP_PERFMON (and CAP_SYS_RESOURCE on
+// kernels that still charge BPF memory to RLIMIT_MEMLOCK).
+func Load() (*Sensor, error) { return LoadWith(Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(o Options) (*Sensor, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("lift the memlock limit for eBPF maps: %w", err)
 	}
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("read the eBPF programs: %w", err)
+	}
+	if o.RingBufferBytes != 0 {
+		spec.Maps[sensorMapEvents].MaxEntries = o.RingBufferBytes
+	}
 	s := &Sensor{}
-	if err := loadSensorObjects(&s.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("load eBPF programs: %+v", ve)

@@ -234,6 +234,8 @@ func summary(e *kubetrail.Event) string {
 			s += " -> " + e.File.TargetPath
 		}
 		return s + fmt.Sprintf("  (%s)", p.Name)
+	case kubetrail.CategoryGap:
+		return fmt.Sprintf("%d %s records lost by the sensor", e.Lost, e.Type)
 	case kubetrail.CategoryK8s:
 		a := &e.Audit
 		user := a.UserName
