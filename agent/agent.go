@@ -247,6 +247,9 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 		delete(a.procs, r.PID)
 	case ebpf.KindConnect, ebpf.KindAccept:
 		e.Category, e.Network.L4Proto = kubetrail.CategoryNetwork, "tcp"
+		if r.Protocol == 17 {
+			e.Network.L4Proto = "udp"
+		}
 		e.Type, e.Network.Direction = "connect", kubetrail.DirectionOutbound
 		if r.Kind == ebpf.KindAccept {
 			e.Type, e.Network.Direction = "accept", kubetrail.DirectionInbound

@@ -151,6 +151,19 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+struct sockaddr_in_user {
+	__u16 family;
+	__be16 port;
+	__u8 addr[4];
+};
+
+struct sockaddr_in6_user {
+	__u16 family;
+	__be16 port;
+	__u32 flowinfo;
+	__u8 addr[16];
+};
+
 // A system call's arguments, in the registers the x86-64 ABI passes them in.
 struct pt_regs {
 	unsigned long di, si, dx, r10, r8;

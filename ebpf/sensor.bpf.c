@@ -82,7 +82,7 @@ struct conn_record {
 	__u16 family;
 	__u16 sport; // host order
 	__u16 dport;
-	__u16 _pad;
+	__u16 protocol; // IPPROTO_TCP (6) or IPPROTO_UDP (17)
 	__s32 result; // 0 or a positive errno
 	__u32 _pad2;
 	__u8 saddr[16]; // IPv4 addresses in the first four bytes
@@ -351,6 +351,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, int oldstate, int newstate
 	}
 	__builtin_memcpy(&r->h, h, sizeof(*h));
 	read_tuple(r, sk, true);
+	r->protocol = 6;
 	r->result = 0;
 	if (newstate != TCP_ESTABLISHED) {
 		r->result = BPF_CORE_READ(sk, sk_err);
@@ -361,6 +362,42 @@ int BPF_PROG(handle_set_state, const struct sock *sk, int oldstate, int newstate
 	bpf_map_delete_elem(&pending, &key);
 	return 0;
 }
+
+#define NR_CONNECT 42
+#define NR_SENDTO 44
+#define IPPROTO_UDP 17
+#define AF_INET 2
+#define AF_INET6 10
+
+// A UDP connect or sendto seen at entry: the destination the caller gave.
+struct udp_dest {
+	__u16 family;
+	__u16 port; // host order
+	__u8 addr[16];
+	__u32 fd;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct udp_dest);
+} udp_inflight SEC(".maps");
+
+// UDP "connections" already reported, per socket and destination: a datagram
+// socket sends many times to one peer (DNS retries, streams); the first is what
+// the trail needs, not a flood.
+struct udp_seen_key {
+	__u64 sk;
+	__u16 port;
+	__u16 _pad[3];
+	__u8 addr[16];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct udp_seen_key);
+	__type(value, __u8);
+} udp_seen SEC(".maps");
 
 #define NR_ACCEPT 43
 #define NR_ACCEPT4 288
@@ -413,9 +450,92 @@ static __always_inline bool excluded(const char *path)
 	return false;
 }
 
+static __always_inline struct sock *sock_of_fd(struct task_struct *task, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+// udp_enter notes the destination of a connect or sendto; whether the socket is
+// UDP is checked at exit, once the call has succeeded.
+static __always_inline void udp_enter(long fd, const void *addr)
+{
+	if (!addr)
+		return;
+	struct udp_dest d = {.fd = fd};
+	bpf_probe_read_user(&d.family, sizeof(d.family), addr);
+	if (d.family == AF_INET) {
+		struct sockaddr_in_user sa;
+		if (bpf_probe_read_user(&sa, sizeof(sa), addr) < 0)
+			return;
+		d.port = bpf_ntohs(sa.port);
+		__builtin_memcpy(d.addr, sa.addr, 4);
+	} else if (d.family == AF_INET6) {
+		struct sockaddr_in6_user sa;
+		if (bpf_probe_read_user(&sa, sizeof(sa), addr) < 0)
+			return;
+		d.port = bpf_ntohs(sa.port);
+		__builtin_memcpy(d.addr, sa.addr, 16);
+	} else {
+		return;
+	}
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&udp_inflight, &tid, &d, BPF_ANY);
+}
+
+static __always_inline void udp_exit(struct task_struct *task, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct udp_dest *d = bpf_map_lookup_elem(&udp_inflight, &tid);
+	if (!d)
+		return;
+	struct udp_dest dest = *d;
+	bpf_map_delete_elem(&udp_inflight, &tid);
+	if (ret < 0)
+		return;
+	struct sock *sk = sock_of_fd(task, dest.fd);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+		return;
+	struct udp_seen_key key = {.sk = (__u64)sk, .port = dest.port};
+	__builtin_memcpy(key.addr, dest.addr, 16);
+	__u8 one = 1;
+	if (bpf_map_update_elem(&udp_seen, &key, &one, 1 /* BPF_NOEXIST */) != 0)
+		return; // reported before
+	struct conn_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(KIND_CONNECT);
+		return;
+	}
+	fill_header(&r->h, KIND_CONNECT, task);
+	read_tuple(r, sk, true); // the local end, bound by now
+	// The destination as the caller gave it: an unconnected socket has none.
+	r->family = dest.family;
+	r->dport = dest.port;
+	__builtin_memcpy(r->daddr, dest.addr, 16);
+	r->protocol = IPPROTO_UDP;
+	r->result = 0;
+	bpf_ringbuf_submit(r, 0);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
+	if (id == NR_CONNECT) {
+		udp_enter((int)BPF_CORE_READ(regs, di), (const void *)BPF_CORE_READ(regs, si));
+		return 0;
+	}
+	if (id == NR_SENDTO) {
+		udp_enter((int)BPF_CORE_READ(regs, di), (const void *)BPF_CORE_READ(regs, r8));
+		return 0;
+	}
 	__u32 op = 0;
 	long dirfd = AT_FDCWD, flags = 0;
 	const char *path = 0, *path2 = 0;
@@ -536,22 +656,17 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = BPF_CORE_READ(regs, orig_ax);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	if (nr == NR_CONNECT || nr == NR_SENDTO) {
+		udp_exit(task, ret);
+		return 0;
+	}
 	if (nr != NR_ACCEPT && nr != NR_ACCEPT4) {
 		emit_file(task, nr, ret);
 		return 0;
 	}
 	if (ret < 0)
 		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || ret >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[ret]);
-	if (!f)
-		return 0;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = sock_of_fd(task, ret);
 	if (!sk)
 		return 0;
 	struct conn_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -561,6 +676,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	}
 	fill_header(&r->h, KIND_ACCEPT, task);
 	read_tuple(r, sk, false);
+	r->protocol = 6;
 	r->result = 0;
 	bpf_ringbuf_submit(r, 0);
 	return 0;

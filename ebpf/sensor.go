@@ -8,7 +8,8 @@
 // built without kprobes or where fentry is refused (this project's test machines
 // have neither). Exec and exit come from the scheduler's tracepoints; a TCP
 // connect from the socket state tracepoint (its CLOSE -> SYN_SENT step runs in the
-// connecting process, the handshake's end gives the outcome); an accept from the
+// connecting process, the handshake's end gives the outcome); a UDP exchange from
+// the connect and sendto system calls (once per socket and peer); an accept from the
 // system call exit tracepoint, following the returned descriptor to its socket;
 // file changes from the system call entry (the path, read from the caller's
 // memory) and exit (the result) tracepoints.
@@ -124,6 +125,7 @@ type Record struct {
 
 	// KindConnect (Src is this host's end) and KindAccept (Dst is).
 	Src, Dst netip.AddrPort
+	Protocol uint16 // 6 for TCP, 17 for UDP
 	// Errno is 0 when the connection was established or the file operation
 	// succeeded, else the error.
 	Errno int32
@@ -278,6 +280,7 @@ func (s *Sensor) decode(b []byte) (Record, error) {
 		r.Src = netip.AddrPortFrom(addr(c.Family, c.Saddr), c.Sport)
 		r.Dst = netip.AddrPortFrom(addr(c.Family, c.Daddr), c.Dport)
 		r.Errno = c.Result
+		r.Protocol = c.Protocol
 	case KindFile:
 		if len(b) < int(unsafe.Sizeof(sensorFileRecord{})) {
 			return r, errors.New("short file record")

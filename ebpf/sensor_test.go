@@ -80,7 +80,25 @@ func TestSensorSeesExecExitAndConnections(t *testing.T) {
 	bashPID := uint32(cmd.Process.Pid)
 	go cmd.Wait()
 
+	// UDP: a connected socket (as glibc's resolver uses) and an unconnected one.
+	udpConn, err := net.Dial("udp", "127.0.0.1:5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpConn.Write([]byte("q1"))
+	udpConn.Write([]byte("q2")) // the same peer again: not reported twice
+	udpPort := udpConn.LocalAddr().(*net.UDPAddr).Port
+	udpConn.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.WriteTo([]byte("q3"), &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 5354})
+	pcPort := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+
 	var execBash, execEcho, connOK, connRefused, accepted, exit bool
+	var udpConnected, udpSendto int
 	collect(t, s, 10*time.Second, func(r Record) bool {
 		switch {
 		case r.Kind == KindExec && r.PID == bashPID && r.Comm == "bash":
@@ -95,8 +113,12 @@ func TestSensorSeesExecExitAndConnections(t *testing.T) {
 			accepted = r.Src.Port() != 0
 		case r.Kind == KindExit && r.PID == bashPID:
 			exit = r.ExitCode == 7
+		case r.Kind == KindConnect && r.Protocol == 17 && r.Dst.Port() == 5353 && int(r.Src.Port()) == udpPort:
+			udpConnected++
+		case r.Kind == KindConnect && r.Protocol == 17 && r.Dst.Port() == 5354 && int(r.Src.Port()) == pcPort:
+			udpSendto++
 		}
-		return execBash && execEcho && connOK && connRefused && accepted && exit
+		return execBash && execEcho && connOK && connRefused && accepted && exit && udpConnected == 1 && udpSendto == 1
 	})
 	lost, _, err := s.Lost()
 	if err != nil {

@@ -14,16 +14,16 @@ import (
 )
 
 type sensorConnRecord struct {
-	_      structs.HostLayout
-	H      sensorHeader
-	Family uint16
-	Sport  uint16
-	Dport  uint16
-	Pad    uint16
-	Result int32
-	Pad2   uint32
-	Saddr  [16]uint8
-	Daddr  [16]uint8
+	_        structs.HostLayout
+	H        sensorHeader
+	Family   uint16
+	Sport    uint16
+	Dport    uint16
+	Protocol uint16
+	Result   int32
+	Pad2     uint32
+	Saddr    [16]uint8
+	Daddr    [16]uint8
 }
 
 type sensorExclude struct {
@@ -82,6 +82,22 @@ type sensorHeader struct {
 	Comm     [16]int8
 }
 
+type sensorUdpDest struct {
+	_      structs.HostLayout
+	Family uint16
+	Port   uint16
+	Addr   [16]uint8
+	Fd     uint32
+}
+
+type sensorUdpSeenKey struct {
+	_    structs.HostLayout
+	Sk   uint64
+	Port uint16
+	Pad  [3]uint16
+	Addr [16]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -92,6 +108,8 @@ const (
 	sensorMapLost            = "lost"
 	sensorMapPending         = "pending"
 	sensorMapScratch         = "scratch"
+	sensorMapUdpInflight     = "udp_inflight"
+	sensorMapUdpSeen         = "udp_seen"
 	sensorProgHandleExec     = "handle_exec"
 	sensorProgHandleExit     = "handle_exit"
 	sensorProgHandleSetState = "handle_set_state"
@@ -156,12 +174,14 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Excludes *ebpf.MapSpec `ebpf:"excludes"`
-	Inflight *ebpf.MapSpec `ebpf:"inflight"`
-	Lost     *ebpf.MapSpec `ebpf:"lost"`
-	Pending  *ebpf.MapSpec `ebpf:"pending"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Excludes    *ebpf.MapSpec `ebpf:"excludes"`
+	Inflight    *ebpf.MapSpec `ebpf:"inflight"`
+	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	Pending     *ebpf.MapSpec `ebpf:"pending"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	UdpInflight *ebpf.MapSpec `ebpf:"udp_inflight"`
+	UdpSeen     *ebpf.MapSpec `ebpf:"udp_seen"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -194,12 +214,14 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Events   *ebpf.Map `ebpf:"events"`
-	Excludes *ebpf.Map `ebpf:"excludes"`
-	Inflight *ebpf.Map `ebpf:"inflight"`
-	Lost     *ebpf.Map `ebpf:"lost"`
-	Pending  *ebpf.Map `ebpf:"pending"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Excludes    *ebpf.Map `ebpf:"excludes"`
+	Inflight    *ebpf.Map `ebpf:"inflight"`
+	Lost        *ebpf.Map `ebpf:"lost"`
+	Pending     *ebpf.Map `ebpf:"pending"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
+	UdpInflight *ebpf.Map `ebpf:"udp_inflight"`
+	UdpSeen     *ebpf.Map `ebpf:"udp_seen"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -210,6 +232,8 @@ func (m *sensorMaps) Close() error {
 		m.Lost,
 		m.Pending,
 		m.Scratch,
+		m.UdpInflight,
+		m.UdpSeen,
 	)
 }
 
