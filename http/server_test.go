@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/sharedtest"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,18 +56,6 @@ func start(t *testing.T) *env {
 	})
 	url := "http://" + addr.String()
 	return &env{url: url, client: kthttp.NewClient(url, token), store: store}
-}
-
-func readShared(t *testing.T, rel string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", rel))
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared test data missing in CI: %v", err)
-		}
-		t.Skipf("shared test data not available: %v", err)
-	}
-	return data
 }
 
 var now = time.Now().UTC().Truncate(time.Millisecond)
@@ -169,7 +158,7 @@ func TestAgentBatchToQuery(t *testing.T) {
 
 func TestAuditWebhookRealEventList(t *testing.T) {
 	e := start(t)
-	body := readShared(t, "kube-apiserver-1.33-audit/webhook-raw-EventList-with-exec.json")
+	body := sharedtest.Read(t, "kube-apiserver-1.33-audit/webhook-raw-EventList-with-exec.json")
 	res, err := e.client.SendAudit(context.Background(), body)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +191,7 @@ func TestAuditStagesFromTwoBatchesMerge(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
 	for _, f := range []string{"exec-success-101-RequestReceived.alice.logfile.json", "exec-success-101-ResponseComplete.alice.logfile.json"} {
-		raw := readShared(t, "kube-apiserver-1.33-audit/"+f)
+		raw := sharedtest.Read(t, "kube-apiserver-1.33-audit/"+f)
 		body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + string(raw) + `]}`
 		if _, err := e.client.SendAudit(ctx, []byte(body)); err != nil {
 			t.Fatalf("%s: %v", f, err)

@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/internal/sharedtest"
 )
 
 // fuzzSeeds returns the shared test data files that hold audit events (the start
 // of the big CSV only), or nothing when the data is not there: the inline seeds
 // still run.
 func fuzzSeeds() [][]byte {
-	dir := sharedTestdataDir()
+	dir := sharedtest.Find()
 	if dir == "" {
 		return nil
 	}

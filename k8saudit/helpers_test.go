@@ -5,49 +5,10 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/kubetrail/kubetrail"
 )
-
-// sharedTestdata returns the directory of the shared real-world test data, which
-// lives beside the repository: <module root>/../shared/testdata. Without it the
-// tests skip, except in CI (CI=true), where missing data is a failure.
-func sharedTestdata(t testing.TB) string {
-	t.Helper()
-	dir := sharedTestdataDir()
-	if dir == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("shared test data not found: expected ../shared/testdata beside the module root")
-		}
-		t.Skip("shared test data not found (../shared/testdata beside the module root)")
-	}
-	return dir
-}
-
-// sharedTestdataDir finds the shared test data, or returns "".
-func sharedTestdataDir() string {
-	dir, err := os.Getwd() // the package directory, under go test
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	data := filepath.Join(filepath.Dir(dir), "shared", "testdata")
-	if fi, err := os.Stat(data); err != nil || !fi.IsDir() {
-		return ""
-	}
-	return data
-}
 
 // readAll reads r to its end, collecting events and errors (a Reader goes on
 // after a bad record). It fails on anything but a *kubetrail.Error and stops

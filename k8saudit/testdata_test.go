@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/internal/sharedtest"
 )
 
 // Every file of the shared test data that holds Kubernetes audit events (or that
@@ -79,7 +80,7 @@ func repeatLines(n int, msg string) []string {
 }
 
 func TestReadTestdata(t *testing.T) {
-	data := sharedTestdata(t)
+	data := sharedtest.Dir(t)
 	for _, tc := range testdataFiles {
 		t.Run(tc.path, func(t *testing.T) {
 			events, errs := readFile(t, filepath.Join(data, tc.path))
@@ -122,7 +123,7 @@ func checkAccepted(t testing.TB, what string, ev kubetrail.Event) {
 // Every file of the kube-apiserver and Falco folders is listed above or below,
 // so a file added there is not silently left untested.
 func TestTestdataCovered(t *testing.T) {
-	data := sharedTestdata(t)
+	data := sharedtest.Dir(t)
 	listed := map[string]bool{}
 	for _, tc := range testdataFiles {
 		listed[tc.path] = true
@@ -141,7 +142,7 @@ func TestTestdataCovered(t *testing.T) {
 // Falco's 47 trace files: 51 events (9 audit.k8s.io/v1beta1, 4 v1 and 38 with
 // kind "Event" but no apiVersion, all accepted) and the malformed fal_01_003.json.
 func TestReadFalcoTraces(t *testing.T) {
-	dir := filepath.Join(sharedTestdata(t), "falcosecurity-falco-k8s-audit-traces", "test", "trace_files", "k8s_audit")
+	dir := filepath.Join(sharedtest.Dir(t), "falcosecurity-falco-k8s-audit-traces", "test", "trace_files", "k8s_audit")
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) != 47 {
 		t.Fatalf("found %d trace files (%v), want 47", len(files), err)
@@ -180,7 +181,7 @@ func TestReadFalcoTraces(t *testing.T) {
 
 // Known events, converted field by field.
 func TestConvertKnownEvents(t *testing.T) {
-	data := sharedTestdata(t)
+	data := sharedtest.Dir(t)
 	ts := func(s string) time.Time {
 		t.Helper()
 		v, err := time.Parse(time.RFC3339Nano, s)
@@ -359,7 +360,7 @@ func TestConvertKnownEvents(t *testing.T) {
 // Some fields checked on their own, on events whose other fields the tests above
 // already cover in kind.
 func TestConvertKnownFields(t *testing.T) {
-	data := sharedTestdata(t)
+	data := sharedtest.Dir(t)
 	one := func(path string) kubetrail.Event {
 		t.Helper()
 		events, errs := readFile(t, filepath.Join(data, path))
@@ -424,7 +425,7 @@ func TestConvertKnownFields(t *testing.T) {
 
 // The same request read from the log file and from the webhook gives the same event.
 func TestLogfileAndWebhookAgree(t *testing.T) {
-	data := filepath.Join(sharedTestdata(t), "kube-apiserver-1.33-audit")
+	data := filepath.Join(sharedtest.Dir(t), "kube-apiserver-1.33-audit")
 	logfile, errs1 := readFile(t, filepath.Join(data, "exec-forbidden-403.bob-curl.logfile.json"))
 	webhook, errs2 := readFile(t, filepath.Join(data, "exec-forbidden-403.bob-curl.webhook.json"))
 	if len(errs1)+len(errs2) > 0 || len(logfile) != 1 || len(webhook) != 1 {
@@ -438,7 +439,7 @@ func TestLogfileAndWebhookAgree(t *testing.T) {
 // DecodeEventList on the real webhook body, and on each saved webhook item
 // wrapped as the backend would send it.
 func TestDecodeEventListTestdata(t *testing.T) {
-	data := filepath.Join(sharedTestdata(t), "kube-apiserver-1.33-audit")
+	data := filepath.Join(sharedtest.Dir(t), "kube-apiserver-1.33-audit")
 	body, err := os.ReadFile(filepath.Join(data, "webhook-raw-EventList-with-exec.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +482,7 @@ func TestDecodeEventListTestdata(t *testing.T) {
 // Panther's own time format, GCP's protoPayload form), and each is refused with a
 // precise reason.
 func TestWrappedEventsAreIncomplete(t *testing.T) {
-	data := sharedTestdata(t)
+	data := sharedtest.Dir(t)
 	for _, tc := range []struct {
 		path, key string
 		want      map[string]int // start of the message -> count

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/sharedtest"
 )
 
 // startTestServer runs a real server on a temporary data dir, recorded as the local
@@ -59,22 +61,10 @@ func run(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared test data missing in CI: %v", err)
-		}
-		t.Skip("shared test data not available")
-	}
-	return dir
-}
-
 // Every real audit file in the shared test data is read by 'kubetrail ingest' and
 // sent through the webhook path, or refused with the line and the reason.
 func TestIngestSharedAuditFiles(t *testing.T) {
-	dir := sharedDir(t)
+	dir := sharedtest.Dir(t)
 	startTestServer(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "kube-apiserver-1.33-audit", "*.json"))
 	more, _ := filepath.Glob(filepath.Join(dir, "falcosecurity-falco-k8s-audit-traces", "test", "trace_files", "k8s_audit", "*.json"))
