@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubetrail/kubetrail/internal/sharedtest"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kubetrail/kubetrail"
@@ -21,6 +19,7 @@ import (
 	"github.com/kubetrail/kubetrail/duckdb"
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/ingest"
+	"github.com/kubetrail/kubetrail/internal/sharedtest"
 )
 
 const token = "test-token-0123456789"
