@@ -529,11 +529,11 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
 	if (id == NR_CONNECT) {
-		udp_enter((int)BPF_CORE_READ(regs, di), (const void *)BPF_CORE_READ(regs, si));
+		udp_enter((int)regs->di, (const void *)regs->si);
 		return 0;
 	}
 	if (id == NR_SENDTO) {
-		udp_enter((int)BPF_CORE_READ(regs, di), (const void *)BPF_CORE_READ(regs, r8));
+		udp_enter((int)regs->di, (const void *)regs->r8);
 		return 0;
 	}
 	__u32 op = 0;
@@ -541,49 +541,49 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	const char *path = 0, *path2 = 0;
 	switch (id) {
 	case NR_OPEN:
-		op = FILE_OPEN, path = (const char *)BPF_CORE_READ(regs, di), flags = (unsigned int)BPF_CORE_READ(regs, si);
+		op = FILE_OPEN, path = (const char *)regs->di, flags = (unsigned int)regs->si;
 		break;
 	case NR_CREAT:
-		op = FILE_OPEN, path = (const char *)BPF_CORE_READ(regs, di), flags = O_CREAT | O_WRONLY | O_TRUNC;
+		op = FILE_OPEN, path = (const char *)regs->di, flags = O_CREAT | O_WRONLY | O_TRUNC;
 		break;
 	case NR_OPENAT:
-		op = FILE_OPEN, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si), flags = (unsigned int)BPF_CORE_READ(regs, dx);
+		op = FILE_OPEN, dirfd = (int)regs->di, path = (const char *)regs->si, flags = (unsigned int)regs->dx;
 		break;
 	case NR_UNLINK:
-		op = FILE_UNLINK, path = (const char *)BPF_CORE_READ(regs, di);
+		op = FILE_UNLINK, path = (const char *)regs->di;
 		break;
 	case NR_UNLINKAT:
-		dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
-		op = (BPF_CORE_READ(regs, dx) & AT_REMOVEDIR) ? FILE_RMDIR : FILE_UNLINK;
+		dirfd = (int)regs->di, path = (const char *)regs->si;
+		op = (regs->dx & AT_REMOVEDIR) ? FILE_RMDIR : FILE_UNLINK;
 		break;
 	case NR_RENAME:
-		op = FILE_RENAME, path = (const char *)BPF_CORE_READ(regs, di), path2 = (const char *)BPF_CORE_READ(regs, si);
+		op = FILE_RENAME, path = (const char *)regs->di, path2 = (const char *)regs->si;
 		break;
 	case NR_RENAMEAT:
 	case NR_RENAMEAT2:
 		// Both names are taken relative to their own directory; the old one's is kept.
-		op = FILE_RENAME, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si),
-		path2 = (const char *)BPF_CORE_READ(regs, r10);
+		op = FILE_RENAME, dirfd = (int)regs->di, path = (const char *)regs->si,
+		path2 = (const char *)regs->r10;
 		break;
 	case NR_CHMOD:
-		op = FILE_CHMOD, path = (const char *)BPF_CORE_READ(regs, di);
+		op = FILE_CHMOD, path = (const char *)regs->di;
 		break;
 	case NR_FCHMODAT:
 	case NR_FCHMODAT2:
-		op = FILE_CHMOD, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		op = FILE_CHMOD, dirfd = (int)regs->di, path = (const char *)regs->si;
 		break;
 	case NR_CHOWN:
 	case NR_LCHOWN:
-		op = FILE_CHOWN, path = (const char *)BPF_CORE_READ(regs, di);
+		op = FILE_CHOWN, path = (const char *)regs->di;
 		break;
 	case NR_FCHOWNAT:
-		op = FILE_CHOWN, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		op = FILE_CHOWN, dirfd = (int)regs->di, path = (const char *)regs->si;
 		break;
 	case NR_MKDIR:
-		op = FILE_MKDIR, path = (const char *)BPF_CORE_READ(regs, di);
+		op = FILE_MKDIR, path = (const char *)regs->di;
 		break;
 	case NR_MKDIRAT:
-		op = FILE_MKDIR, dirfd = (int)BPF_CORE_READ(regs, di), path = (const char *)BPF_CORE_READ(regs, si);
+		op = FILE_MKDIR, dirfd = (int)regs->di, path = (const char *)regs->si;
 		break;
 	default:
 		return 0;
@@ -654,7 +654,9 @@ static __always_inline void emit_file(struct task_struct *task, long nr, long re
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	// regs is a trusted BTF pointer here: a direct load, not a helper call, on
+	// this path that every system call takes.
+	long nr = regs->orig_ax;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	if (nr == NR_CONNECT || nr == NR_SENDTO) {
 		udp_exit(task, ret);
