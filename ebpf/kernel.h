@@ -28,7 +28,9 @@ enum bpf_map_type {
 
 enum {
 	BPF_ANY = 0,
+	BPF_RB_NO_WAKEUP = 1,
 	BPF_RB_FORCE_WAKEUP = 2,
+	BPF_RB_AVAIL_DATA = 0,
 };
 
 typedef struct {

@@ -161,6 +161,16 @@ struct {
 	__type(value, struct exclude);
 } excludes SEC(".maps");
 
+// Waking the reader for every record costs a context switch each; records are
+// instead submitted quietly until a quarter of the buffer is waiting, and the
+// reader also polls on its own every few tens of milliseconds.
+#define WAKEUP_BYTES (4 << 20)
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count_lost(__u32 kind)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost, &kind);
@@ -270,7 +280,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, int old_pid, struct linux_bi
 		len = 0;
 	r->argv_len = len;
 	r->cwd_len = read_cwd(r->cwd, &r->flags, task);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wakeup_flag());
 	return 0;
 }
 
@@ -287,7 +297,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	}
 	fill_header(&r->h, KIND_EXIT, task);
 	r->exit_code = BPF_CORE_READ(task, exit_code) >> 8;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wakeup_flag());
 	return 0;
 }
 
@@ -358,7 +368,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, int oldstate, int newstate
 		if (r->result == 0)
 			r->result = 111; // ECONNREFUSED: closed during the handshake without a recorded error
 	}
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wakeup_flag());
 	bpf_map_delete_elem(&pending, &key);
 	return 0;
 }
@@ -522,7 +532,7 @@ static __always_inline void udp_exit(struct task_struct *task, long ret)
 	__builtin_memcpy(r->daddr, dest.addr, 16);
 	r->protocol = IPPROTO_UDP;
 	r->result = 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wakeup_flag());
 }
 
 SEC("tp_btf/sys_enter")
@@ -645,7 +655,7 @@ static __always_inline void emit_file(struct task_struct *task, long nr, long re
 	bpf_probe_read_kernel(r, sizeof(*r), pending);
 	fill_header(&r->h, KIND_FILE, task);
 	r->result = ret < 0 ? -ret : 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wakeup_flag());
 	bpf_map_delete_elem(&inflight, &tid);
 }
 
@@ -680,6 +690,6 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	read_tuple(r, sk, false);
 	r->protocol = 6;
 	r->result = 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wakeup_flag());
 	return 0;
 }

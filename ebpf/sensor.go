@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -147,6 +148,9 @@ type Sensor struct {
 	links    []link.Link
 	rd       *ringbuf.Reader
 	bootTime time.Time
+	// rec is reused by Read: an exec record is 5 KiB, and a fresh buffer for each
+	// one cost more in garbage collection than the decoding itself.
+	rec ringbuf.Record
 }
 
 // Options tune the sensor.
@@ -230,14 +234,21 @@ func bootTime() time.Time {
 // ErrClosed is returned by Read after Close.
 var ErrClosed = ringbuf.ErrClosed
 
-// Read blocks until the next record.
+// pollInterval bounds how long a record waits in the ring buffer: the kernel
+// side wakes the reader only when the buffer fills up (see wakeup_flag).
+const pollInterval = 50 * time.Millisecond
+
+// Read blocks until the next record. It is not safe for concurrent use.
 func (s *Sensor) Read() (Record, error) {
 	for {
-		raw, err := s.rd.Read()
-		if err != nil {
+		s.rd.SetDeadline(time.Now().Add(pollInterval))
+		if err := s.rd.ReadInto(&s.rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			return Record{}, err
 		}
-		r, err := s.decode(raw.RawSample)
+		r, err := s.decode(s.rec.RawSample)
 		if err != nil {
 			continue // a record this version does not know: skip it, do not stop
 		}
