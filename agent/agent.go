@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubetrail/kubetrail"
 	"github.com/kubetrail/kubetrail/cgroup"
+	"github.com/kubetrail/kubetrail/cri"
 	"github.com/kubetrail/kubetrail/ebpf"
 )
 
@@ -29,6 +30,12 @@ type Source interface {
 // Containers names the container of a cgroup; *cgroup.Resolver is one.
 type Containers interface {
 	Lookup(cgroupID uint64) (cgroup.Container, bool)
+}
+
+// Pods names the pod and container of a container id, as the container runtime
+// knows them; *cri.Client is one.
+type Pods interface {
+	Lookup(ctx context.Context, containerID string) (cri.Info, bool, error)
 }
 
 // LossCounter reports records the kernel could not deliver; *ebpf.Sensor is one.
@@ -54,6 +61,8 @@ type Config struct {
 	FlushInterval time.Duration
 	// ProcRoot is where /proc is (tests and containers may mount it elsewhere).
 	ProcRoot string
+	// Pods, when set, names each container's pod, namespace, container and image.
+	Pods Pods
 	// ExcludePaths are path prefixes whose file changes are not recorded. The
 	// sensor drops absolute paths under them in the kernel; the agent drops
 	// relative ones once it has resolved them.
@@ -224,6 +233,7 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 	e := kubetrail.Event{Time: r.Time.UTC(), Cluster: a.cfg.Cluster, Node: a.cfg.Node, Stream: a.cfg.Stream, Result: "SUCCESS"}
 	if c, ok := a.containers.Lookup(r.CgroupID); ok {
 		e.ContainerID, e.PodUID = c.ID, c.PodUID
+		a.name(&e)
 	}
 	p := a.procs[r.PID]
 	switch r.Kind {
@@ -292,6 +302,23 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 		e.Process.Cwd = "" // cwd is a field of executions only
 	}
 	return e, true
+}
+
+// name fills in what the container runtime knows of the event's container. When
+// the runtime is down the event goes on without names, rather than waiting.
+func (a *Agent) name(e *kubetrail.Event) {
+	if a.cfg.Pods == nil {
+		return
+	}
+	info, ok, err := a.cfg.Pods.Lookup(context.Background(), e.ContainerID)
+	if err != nil || !ok {
+		return
+	}
+	e.PodName, e.Namespace, e.ContainerName = info.PodName, info.PodNamespace, info.ContainerName
+	e.ImageRepository, e.ImageTag = info.ImageRepository, info.ImageTag
+	if e.PodUID == "" {
+		e.PodUID = info.PodUID
+	}
 }
 
 func errnoName(n int32) string {

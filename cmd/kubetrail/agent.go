@@ -19,6 +19,7 @@ import (
 	"github.com/kubetrail/kubetrail"
 	"github.com/kubetrail/kubetrail/agent"
 	"github.com/kubetrail/kubetrail/cgroup"
+	"github.com/kubetrail/kubetrail/cri"
 	"github.com/kubetrail/kubetrail/ebpf"
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/spool"
@@ -35,6 +36,7 @@ func newAgentCommand() *cobra.Command {
 		batch     int
 		interval  time.Duration
 		excludes  []string
+		criSocket string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -65,7 +67,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE.`,
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			return runAgent(cmd.Context(), agentOptions{client: client, node: node, cluster: cluster, spoolDir: spoolDir,
-				spoolSize: spoolSize, listen: listen, batch: batch, interval: interval, excludes: excludes}, log)
+				spoolSize: spoolSize, listen: listen, batch: batch, interval: interval, excludes: excludes, criEndpoint: criSocket}, log)
 		},
 	}
 	host, _ := os.Hostname()
@@ -77,6 +79,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7071", "address of /metrics and /healthz")
 	cmd.Flags().IntVar(&batch, "batch-events", 5000, "events per batch at most")
 	cmd.Flags().DurationVar(&interval, "flush-interval", time.Second, "how long events wait for a batch at most")
+	cmd.Flags().StringVar(&criSocket, "cri-endpoint", "unix:///run/containerd/containerd.sock", "the container runtime's CRI socket, which names pods, containers and images (containerd or CRI-O); empty to go without")
 	cmd.Flags().StringSliceVar(&excludes, "exclude-path", agent.DefaultExcludePaths, "path prefixes whose file changes are not recorded (at most 8)")
 	return cmd
 }
@@ -98,6 +101,8 @@ type agentOptions struct {
 	batch     int
 	interval  time.Duration
 	excludes  []string
+	// criEndpoint is the container runtime's CRI socket; empty for none.
+	criEndpoint string
 }
 
 // spoolSink encodes batches into the spool.
@@ -176,7 +181,33 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kubetrail_agent_send_retries_total", Help: "Sends retried after an error."},
 		func() float64 { return float64(shipper.Stats().Retries) }))
 
-	a, err := agent.New(agent.Config{Cluster: o.cluster, Node: o.node, BatchEvents: o.batch, FlushInterval: o.interval, ExcludePaths: o.excludes},
+	cfg := agent.Config{Cluster: o.cluster, Node: o.node, BatchEvents: o.batch, FlushInterval: o.interval, ExcludePaths: o.excludes}
+	if o.criEndpoint != "" {
+		pods, err := cri.Dial(ctx, o.criEndpoint)
+		if err != nil {
+			return kubetrail.ErrorAt(kubetrail.EINVALID, "--cri-endpoint", "%v", err)
+		}
+		defer pods.Close()
+		cfg.Pods = pods
+		// Learn the running containers now and then, so that lookups are answered
+		// from memory and containers gone by the time their events are read are
+		// still named. A runtime that is down is logged, not fatal.
+		go func() {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				if err := pods.Refresh(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("list the container runtime's containers", "endpoint", o.criEndpoint, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	a, err := agent.New(cfg,
 		sensor, cgroup.NewResolver(root), spoolSink{client: o.client, spool: sp, events: events}, log)
 	if err != nil {
 		return err
