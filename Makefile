@@ -34,11 +34,13 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-# Benchmarks: ingest through POST /api/v1/events into DuckDB on disk, and query
+# Benchmarks: the sensor's cost to a workload (root; against auditd where it is
+# installed), ingest through POST /api/v1/events into DuckDB on disk, and query
 # latency (p50) and bytes per event on a stored trail of BENCH_EVENTS events
 # (10M and 50M are the sizes we report; trails are cached in $$TMPDIR/kubetrail-bench).
 BENCH_EVENTS ?= 1000000
 bench:
+	$(GO) test -run '^$$' -bench BenchmarkOverhead -benchtime 5x ./ebpf/
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 1h ./http/
 	KUBETRAIL_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run '^$$' -bench BenchmarkQueries -benchtime 20x -timeout 3h ./duckdb/
 

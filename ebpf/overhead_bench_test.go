@@ -2,14 +2,17 @@ package ebpf
 
 import (
 	"net"
+	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // The workload's slowdown with the sensor on: an exec storm and a connect storm,
-// each timed with the sensor off and then on (its ring buffer drained as the
-// agent would), in one run. Reported as the ratio on/off.
+// each timed with the sensor off, then on (its ring buffer drained as the agent
+// would), then — where Debian's auditd is installed — with auditd recording
+// execve and connect instead, in one run. Reported as ratios to off.
 func BenchmarkOverhead(b *testing.B) {
 	storms := []struct {
 		name string
@@ -60,8 +63,41 @@ func BenchmarkOverhead(b *testing.B) {
 			b.ReportMetric(float64(on)/float64(off), "on/off")
 			b.ReportMetric(float64(st.n*b.N)/off.Seconds(), "ops/s-off")
 			b.ReportMetric(float64(st.n*b.N)/on.Seconds(), "ops/s-on")
+			if audited, ok := withAuditd(b, func() { st.run(b, st.n) }); ok {
+				b.ReportMetric(float64(audited)/(float64(off)/float64(b.N)), "auditd/off")
+			}
 		})
 	}
+}
+
+// withAuditd times run with auditd recording every execve and connect (the rules
+// a team would use for the same questions), or reports false when auditd cannot
+// run here.
+func withAuditd(b *testing.B, run func()) (time.Duration, bool) {
+	if _, err := exec.LookPath("auditd"); err != nil {
+		return 0, false
+	}
+	os.MkdirAll("/var/log/audit", 0o700)
+	d := exec.Command("auditd", "-n", "-s", "enable")
+	if err := d.Start(); err != nil {
+		return 0, false
+	}
+	defer func() {
+		exec.Command("auditctl", "-D").Run()
+		exec.Command("auditctl", "-e", "0").Run()
+		d.Process.Signal(syscall.SIGTERM)
+		d.Wait()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	for _, args := range [][]string{{"-D"}, {"-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-S", "connect", "-k", "kubetrail-bench"}, {"-e", "1"}} {
+		if out, err := exec.Command("auditctl", args...).CombinedOutput(); err != nil {
+			b.Logf("auditctl %v: %v: %s", args, err, out)
+			return 0, false
+		}
+	}
+	start := time.Now()
+	run()
+	return time.Since(start), true
 }
 
 func execStorm(b *testing.B, n int) {
