@@ -275,3 +275,84 @@ func TestAgentRecordsGaps(t *testing.T) {
 		t.Fatalf("gap events account for %d lost execs, want at least 5", lost)
 	}
 }
+
+// The same in the container's own network namespace, as a pod has: the download
+// server runs inside it too, and both ends of the connection are attributed.
+func TestAgentInNetworkNamespace(t *testing.T) {
+	for _, tool := range []string{"unshare", "ip", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is needed: %v", tool, err)
+			}
+			t.Skipf("%s is needed: %v", tool, err)
+		}
+	}
+	sensor, err := ebpf.Load()
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
+			t.Fatalf("eBPF sensor did not load: %v", err)
+		}
+		t.Skipf("needs root: %v", err)
+	}
+	defer sensor.Close()
+	root, err := cgroup.V2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _, containerID := kubeletCgroup(t, root)
+	client := startServer(t)
+	a, err := agent.New(agent.Config{Cluster: "test", Node: "node-1", FlushInterval: 100 * time.Millisecond},
+		sensor, cgroup.NewResolver(root), directSink{client}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	work := t.TempDir()
+	os.WriteFile(filepath.Join(work, "payload.txt"), []byte("payload\n"), 0o644)
+	script := filepath.Join(work, "inside.sh")
+	os.WriteFile(script, []byte(`set -e
+ip link set lo up
+busybox httpd -f -p 127.0.0.1:18080 -h . &
+server=$!
+sleep 0.3
+exec 3<>/dev/tcp/127.0.0.1/18080
+printf 'GET /payload.txt HTTP/1.0\r\n\r\n' >&3
+cat <&3 > got.txt
+exec 3>&-
+tar -cf got.tar got.txt
+rm got.tar
+kill $server
+`), 0o755)
+	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && cd %s && exec unshare -n /bin/bash %s`, dir, work, script))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run the chain: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(filepath.Join(work, "got.txt")); !strings.Contains(string(got), "payload") {
+		t.Fatalf("the download inside the namespace did not happen: %q", got)
+	}
+	var connect, accept, tar bool
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !(connect && accept && tar); time.Sleep(200 * time.Millisecond) {
+		page, err := client.Search(context.Background(), kthttp.Query{Filter: "container.id = " + containerID, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			switch {
+			case e.Type == "connect" && e.Network.ServerPort == 18080 && e.Process.Name == "bash" && e.Result == "SUCCESS":
+				connect = true
+			case e.Type == "accept" && e.Network.ServerPort == 18080 && e.Process.Name == "busybox":
+				accept = true
+			case e.Type == "execve" && e.Process.Name == "tar" && e.Process.Cwd == work:
+				tar = true
+			}
+		}
+	}
+	cancel()
+	<-done
+	if !connect || !accept || !tar {
+		t.Fatalf("in the network namespace: connect %v, accept %v, tar %v", connect, accept, tar)
+	}
+}
