@@ -41,6 +41,7 @@ fuzz:
 BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench BenchmarkOverhead -benchtime 5x ./ebpf/
+	$(GO) test -run '^$$' -bench BenchmarkSustained -benchtime 1x ./agent/
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 1h ./http/
 	KUBETRAIL_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run '^$$' -bench BenchmarkQueries -benchtime 20x -timeout 3h ./duckdb/
 
