@@ -141,4 +141,3 @@ func rssKiB() int64 {
 	}
 	return 0
 }
-
