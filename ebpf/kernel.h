@@ -126,7 +126,9 @@ struct task_struct {
 	struct task_struct *real_parent;
 	const struct cred *cred;
 	kuid_t loginuid;
+	struct task_struct *group_leader;
 	__u64 start_time;
+	__u64 start_boottime;
 	struct mm_struct *mm;
 	struct signal_struct *signal;
 	char comm[16];

@@ -204,8 +204,18 @@ static __always_inline void fill_header(struct header *h, __u32 kind, struct tas
 	h->tty = tty_of(task);
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->time_ns = bpf_ktime_get_boot_ns();
-	h->start_ns = BPF_CORE_READ(task, start_time);
-	h->pstart_ns = BPF_CORE_READ(task, real_parent, start_time);
+	// The process' start is its main thread's: a thread's own start would give
+	// every thread of a process a different identity. Boot-based, as /proc's
+	// starttime is, so that processes seeded from /proc get the same exec ids.
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct task_struct *pleader = BPF_CORE_READ(task, real_parent, group_leader);
+	if (bpf_core_field_exists(task->start_boottime)) {
+		h->start_ns = BPF_CORE_READ(leader, start_boottime);
+		h->pstart_ns = BPF_CORE_READ(pleader, start_boottime);
+	} else {
+		h->start_ns = BPF_CORE_READ(leader, start_time);
+		h->pstart_ns = BPF_CORE_READ(pleader, start_time);
+	}
 	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
@@ -296,7 +306,10 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		return 0;
 	}
 	fill_header(&r->h, KIND_EXIT, task);
-	r->exit_code = BPF_CORE_READ(task, exit_code) >> 8;
+	// A process killed by a signal has the signal in the low bits and no exit
+	// status: report it as shells do, 128 plus the signal.
+	int code = BPF_CORE_READ(task, exit_code);
+	r->exit_code = (code & 0x7f) ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
 	bpf_ringbuf_submit(r, wakeup_flag());
 	return 0;
 }
@@ -397,7 +410,13 @@ struct {
 // socket sends many times to one peer (DNS retries, streams); the first is what
 // the trail needs, not a flood.
 struct udp_seen_key {
+	// The socket's address is reused by the kernel once it is freed: with the
+	// process' identity beside it, a new socket of another process is not taken
+	// for one already reported.
 	__u64 sk;
+	__u32 tgid;
+	__u32 _pad0;
+	__u64 start;
 	__u16 port;
 	__u16 _pad[3];
 	__u8 addr[16];
@@ -435,10 +454,33 @@ struct {
 #define O_CREAT 0100
 #define O_TRUNC 01000
 
+// leads_elsewhere reports whether a path may reach a file outside the prefix it
+// starts with: a ".." step, or a link to another place (/proc/PID/root, cwd and fd,
+// /proc/self, /dev/fd, /dev/std*). Such paths are never excluded, or writing to
+// "/dev/../etc/cron.d/x" would go unrecorded.
+static __always_inline bool leads_elsewhere(const char *p)
+{
+	if (p[0] == '/' && p[1] == 'p' && p[2] == 'r' && p[3] == 'o' && p[4] == 'c' && p[5] == '/' &&
+	    ((p[6] >= '0' && p[6] <= '9') || p[6] == 's' || p[6] == 't'))
+		return true;
+	if (p[0] == '/' && p[1] == 'd' && p[2] == 'e' && p[3] == 'v' && p[4] == '/' &&
+	    ((p[5] == 'f' && p[6] == 'd') || (p[5] == 's' && p[6] == 't' && p[7] == 'd')))
+		return true;
+	for (int i = 0; i < PATH_LEN - 2; i++) {
+		if (p[i] == 0)
+			break;
+		if (p[i] == '.' && p[i + 1] == '.' && (i == 0 || p[i - 1] == '/') && (p[i + 2] == '/' || p[i + 2] == 0))
+			return true;
+	}
+	return false;
+}
+
 static __always_inline bool excluded(const char *path)
 {
 	if (path[0] != '/')
 		return false; // relative: user space decides once it is resolved
+	if (leads_elsewhere(path))
+		return false;
 	for (__u32 i = 0; i < EXCLUDE_MAX; i++) {
 		__u32 key = i;
 		struct exclude *x = bpf_map_lookup_elem(&excludes, &key);
@@ -514,7 +556,8 @@ static __always_inline void udp_exit(struct task_struct *task, long ret)
 	struct sock *sk = sock_of_fd(task, dest.fd);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
 		return;
-	struct udp_seen_key key = {.sk = (__u64)sk, .port = dest.port};
+	struct udp_seen_key key = {.sk = (__u64)sk, .port = dest.port, .tgid = BPF_CORE_READ(task, tgid),
+				   .start = BPF_CORE_READ(task, group_leader, start_time)};
 	__builtin_memcpy(key.addr, dest.addr, 16);
 	__u8 one = 1;
 	if (bpf_map_update_elem(&udp_seen, &key, &one, 1 /* BPF_NOEXIST */) != 0)
@@ -680,6 +723,10 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	struct sock *sk = sock_of_fd(task, ret);
 	if (!sk)
+		return 0;
+	// Only TCP over IP: accept() also serves Unix sockets.
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_protocol) != 6)
 		return 0;
 	struct conn_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {

@@ -136,3 +136,65 @@ func TestSensorSeesExecExitAndConnections(t *testing.T) {
 		t.Fatalf("read after close: %v", err)
 	}
 }
+
+// Excluded prefixes keep the stream bounded, but never hide a write that only
+// passes through them on its way elsewhere.
+func TestSensorExclusionsCannotBeDodged(t *testing.T) {
+	s := loadOrSkip(t)
+	if err := s.SetExcludes([]string{"/dev", "/proc"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	target := dir + "/escaped"
+	dodge := "/dev/.." + target
+	script := "echo x > /dev/null; echo y > " + dodge + "; echo z > /proc/self/cwd/viaproc"
+	cmd := exec.Command("/bin/bash", "-c", script)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var sawNull, sawDodge, sawProc bool
+	deadline := time.After(3 * time.Second)
+	records := make(chan Record)
+	go func() {
+		for {
+			r, err := s.Read()
+			if err != nil {
+				close(records)
+				return
+			}
+			records <- r
+		}
+	}()
+loop:
+	for {
+		select {
+		case r, ok := <-records:
+			if !ok {
+				break loop
+			}
+			if r.Kind != KindFile {
+				continue
+			}
+			switch r.Path {
+			case "/dev/null":
+				sawNull = true
+			case dodge:
+				sawDodge = true
+			case "/proc/self/cwd/viaproc":
+				sawProc = true
+			}
+			if sawDodge && sawProc {
+				break loop
+			}
+		case <-deadline:
+			break loop
+		}
+	}
+	if sawNull {
+		t.Error("a write to /dev/null was recorded despite the exclusion")
+	}
+	if !sawDodge || !sawProc {
+		t.Errorf("writes through excluded prefixes went unrecorded: via /dev/..: %v, via /proc/self: %v", sawDodge, sawProc)
+	}
+}

@@ -91,11 +91,14 @@ type sensorUdpDest struct {
 }
 
 type sensorUdpSeenKey struct {
-	_    structs.HostLayout
-	Sk   uint64
-	Port uint16
-	Pad  [3]uint16
-	Addr [16]uint8
+	_     structs.HostLayout
+	Sk    uint64
+	Tgid  uint32
+	Pad0  uint32
+	Start uint64
+	Port  uint16
+	Pad   [3]uint16
+	Addr  [16]uint8
 }
 
 // Names of all BPF objects in the ELF.
