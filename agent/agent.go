@@ -38,6 +38,12 @@ type Pods interface {
 	Lookup(ctx context.Context, containerID string) (cri.Info, bool, error)
 }
 
+// Stopper is a Source that can stop recording and then deliver what it still
+// holds before its Read ends; *ebpf.Sensor is one.
+type Stopper interface {
+	Stop()
+}
+
 // LossCounter reports records the kernel could not deliver; *ebpf.Sensor is one.
 type LossCounter interface {
 	Lost() (map[ebpf.Kind]uint64, map[ebpf.Kind][]uint64, error)
@@ -156,6 +162,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(a.cfg.FlushInterval)
 	defer tick.Stop()
+	done := ctx.Done()
 	for {
 		select {
 		case r, ok := <-records:
@@ -183,9 +190,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			if err := a.flush(ctx); err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			a.recordGaps()
-			return a.flush(context.WithoutCancel(ctx))
+		case <-done:
+			stopper, ok := a.src.(Stopper)
+			if !ok {
+				a.recordGaps()
+				return a.flush(context.WithoutCancel(ctx))
+			}
+			// Stop recording, then drain: the records channel closes once the
+			// source has handed over everything it held.
+			stopper.Stop()
+			done = nil
+			ctx = context.WithoutCancel(ctx)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -148,6 +149,8 @@ type Sensor struct {
 	links    []link.Link
 	rd       *ringbuf.Reader
 	bootTime time.Time
+	// stopped is set by Stop: Read then ends once the buffer is empty.
+	stopped atomic.Bool
 	// rec is reused by Read: an exec record is 5 KiB, and a fresh buffer for each
 	// one cost more in garbage collection than the decoding itself.
 	rec ringbuf.Record
@@ -241,9 +244,13 @@ const pollInterval = 50 * time.Millisecond
 // Read blocks until the next record. It is not safe for concurrent use.
 func (s *Sensor) Read() (Record, error) {
 	for {
+		stopped := s.stopped.Load()
 		s.rd.SetDeadline(time.Now().Add(pollInterval))
 		if err := s.rd.ReadInto(&s.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if stopped {
+					return Record{}, ErrClosed // stopped, and everything read
+				}
 				continue
 			}
 			return Record{}, err
@@ -386,6 +393,17 @@ func (s *Sensor) Lost() (map[Kind]uint64, map[Kind][]uint64, error) {
 		}
 	}
 	return total, perCPU, nil
+}
+
+// Stop detaches the programs, so that nothing new is recorded, and lets Read
+// return what is still in the ring buffer before it reports ErrClosed: an agent
+// that stops loses nothing it had already seen. Close still releases the rest.
+func (s *Sensor) Stop() {
+	for _, l := range s.links {
+		l.Close()
+	}
+	s.links = nil
+	s.stopped.Store(true)
 }
 
 // Close detaches the programs and releases the ring buffer; a blocked Read returns

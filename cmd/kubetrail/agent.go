@@ -228,11 +228,7 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
 	shipped := make(chan error, 1)
 	go func() { shipped <- shipper.Run(shipCtx) }()
-	// The sensor stops when ctx ends: closing it ends Run's reads.
-	go func() {
-		<-ctx.Done()
-		sensor.Close()
-	}()
+	// When ctx ends, Run stops the sensor and drains it before it returns.
 	runErr := a.Run(ctx)
 	// Give the shipper a moment to send what the last flush spooled; what it does
 	// not send stays in the spool for the next start.
