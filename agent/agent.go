@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/agentpb"
 	"github.com/kubetrail/kubetrail/cgroup"
 	"github.com/kubetrail/kubetrail/cri"
 	"github.com/kubetrail/kubetrail/ebpf"
@@ -93,6 +95,9 @@ type Agent struct {
 	batch  []kubetrail.Event
 	// lost is the sensor's loss count at the last gap recorded, per kind.
 	lost map[ebpf.Kind]uint64
+
+	// Invalid counts events dropped because the server would refuse them.
+	Invalid atomic.Int64
 }
 
 // process is what the agent remembers of a running process, to describe the
@@ -232,6 +237,18 @@ func (a *Agent) recordGaps() {
 }
 
 func (a *Agent) flush(ctx context.Context) error {
+	// An event the server would refuse is dropped here, with a log line, rather
+	// than have the whole batch refused: sequence numbers may have gaps.
+	kept := a.batch[:0]
+	for i := range a.batch {
+		if err := agentpb.CheckEvent(&a.batch[i]); err != nil {
+			a.Invalid.Add(1)
+			a.log.Warn("dropped an event the server would refuse", "type", a.batch[i].Type, "err", err)
+			continue
+		}
+		kept = append(kept, a.batch[i])
+	}
+	a.batch = kept
 	if len(a.batch) == 0 {
 		return nil
 	}
@@ -290,8 +307,8 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 		if r.NewPath != "" {
 			e.File.TargetPath = a.resolve(r, r.NewPath)
 		}
-		if a.excluded(e.File.Path) {
-			return e, false
+		if e.File.Path == "" || a.excluded(e.File.Path) {
+			return e, false // nothing to name, or not worth recording
 		}
 		if r.Errno != 0 {
 			e.Result = errnoName(r.Errno)
@@ -348,7 +365,14 @@ func errnoName(n int32) string {
 // /proc, which is only right while the process still has it open). A path that
 // cannot be resolved is kept as the process gave it.
 func (a *Agent) resolve(r *ebpf.Record, path string) string {
-	if path == "" || strings.HasPrefix(path, "/") {
+	if path == "" {
+		// AT_EMPTY_PATH: the call acted on the descriptor itself.
+		if r.DirFD != ebpf.AtCWD {
+			return a.readLink(r.PID, filepath.Join("fd", strconv.Itoa(int(r.DirFD))))
+		}
+		return ""
+	}
+	if strings.HasPrefix(path, "/") {
 		return filepath.Clean(path)
 	}
 	dir := r.FileCwd

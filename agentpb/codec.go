@@ -47,29 +47,11 @@ func Encode(b *kubetrail.Batch) ([]byte, error) {
 	pb := &Batch{Version: Version, Stream: b.Stream,
 		Events: make([]*Event, len(b.Events)), Inventory: make([]*InventoryObject, len(b.Inventory))}
 	for i := range b.Events {
-		e := &b.Events[i]
-		cat, ok := categoryCodes[e.Category]
-		if !ok {
-			return nil, fmt.Errorf("events[%d]: category %q cannot be sent by an agent", i, e.Category)
+		pe, err := fromEvent(&b.Events[i])
+		if err != nil {
+			return nil, fmt.Errorf("events[%d]: %w", i, err)
 		}
-		pb.Events[i] = &Event{
-			Seq: e.Seq, TimeUnixNano: e.Time.UnixNano(), Category: cat, Type: e.Type, Result: e.Result,
-			Cluster: e.Cluster, Node: e.Node, Namespace: e.Namespace, WorkloadKind: e.WorkloadKind, WorkloadName: e.WorkloadName,
-			PodName: e.PodName, PodUid: e.PodUID, ContainerId: e.ContainerID, ContainerName: e.ContainerName,
-			ImageRepository: e.ImageRepository, ImageTag: e.ImageTag, SessionId: e.SessionID, Lost: e.Lost,
-			Process: &Process{Name: e.Process.Name, ExePath: e.Process.ExePath, Argv: e.Process.Argv, Pid: e.Process.PID,
-				Ppid: e.Process.PPID, ParentName: e.Process.ParentName, Cwd: e.Process.Cwd, Tty: e.Process.TTY, Uid: e.Process.UID,
-				UserName: e.Process.UserName, LoginUid: e.Process.LoginUID, Gid: e.Process.GID, ExecId: e.Process.ExecID,
-				ParentExecId: e.Process.ParentExecID, ExitCode: e.Process.ExitCode},
-		}
-		if e.Category == kubetrail.CategoryNetwork {
-			n := &e.Network
-			pb.Events[i].Network = &Network{L4Proto: n.L4Proto, Direction: n.Direction, ClientIp: n.ClientIP,
-				ClientPort: n.ClientPort, ServerIp: n.ServerIP, ServerPort: n.ServerPort}
-		}
-		if e.Category == kubetrail.CategoryFile {
-			pb.Events[i].File = &File{Path: e.File.Path, TargetPath: e.File.TargetPath}
-		}
+		pb.Events[i] = pe
 	}
 	for i := range b.Inventory {
 		o := &b.Inventory[i]
@@ -78,6 +60,44 @@ func Encode(b *kubetrail.Batch) ([]byte, error) {
 			WorkloadKind: o.WorkloadKind, WorkloadName: o.WorkloadName, Deleted: o.Deleted}
 	}
 	return proto.Marshal(pb)
+}
+
+// fromEvent converts one event to its protobuf form.
+func fromEvent(e *kubetrail.Event) (*Event, error) {
+	cat, ok := categoryCodes[e.Category]
+	if !ok {
+		return nil, fmt.Errorf("category %q cannot be sent by an agent", e.Category)
+	}
+	pe := &Event{
+		Seq: e.Seq, TimeUnixNano: e.Time.UnixNano(), Category: cat, Type: e.Type, Result: e.Result,
+		Cluster: e.Cluster, Node: e.Node, Namespace: e.Namespace, WorkloadKind: e.WorkloadKind, WorkloadName: e.WorkloadName,
+		PodName: e.PodName, PodUid: e.PodUID, ContainerId: e.ContainerID, ContainerName: e.ContainerName,
+		ImageRepository: e.ImageRepository, ImageTag: e.ImageTag, SessionId: e.SessionID, Lost: e.Lost,
+		Process: &Process{Name: e.Process.Name, ExePath: e.Process.ExePath, Argv: e.Process.Argv, Pid: e.Process.PID,
+			Ppid: e.Process.PPID, ParentName: e.Process.ParentName, Cwd: e.Process.Cwd, Tty: e.Process.TTY, Uid: e.Process.UID,
+			UserName: e.Process.UserName, LoginUid: e.Process.LoginUID, Gid: e.Process.GID, ExecId: e.Process.ExecID,
+			ParentExecId: e.Process.ParentExecID, ExitCode: e.Process.ExitCode},
+	}
+	if e.Category == kubetrail.CategoryNetwork {
+		n := &e.Network
+		pe.Network = &Network{L4Proto: n.L4Proto, Direction: n.Direction, ClientIp: n.ClientIP,
+			ClientPort: n.ClientPort, ServerIp: n.ServerIP, ServerPort: n.ServerPort}
+	}
+	if e.Category == kubetrail.CategoryFile {
+		pe.File = &File{Path: e.File.Path, TargetPath: e.File.TargetPath}
+	}
+	return pe, nil
+}
+
+// CheckEvent reports why the server would refuse an event, or nil: an agent drops
+// (and counts) such an event rather than have its whole batch refused.
+func CheckEvent(e *kubetrail.Event) error {
+	pe, err := fromEvent(e)
+	if err != nil {
+		return err
+	}
+	var out kubetrail.Event
+	return toEvent(e.Stream, pe, &out)
 }
 
 // Decode unmarshals and checks a batch. Any problem refuses the whole batch with an

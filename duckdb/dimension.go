@@ -29,8 +29,8 @@ type dimension struct {
 	// and changes no answer.
 	maxCached int
 
-	cache map[string]int32
-	next  int32
+	cache map[string]int64
+	next  int64
 }
 
 // Dimensions of the event model.
@@ -66,7 +66,7 @@ func dimensionOf(field string) *dimension {
 
 func (d *dimension) createSQL() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n  id INTEGER NOT NULL", d.table)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n  id BIGINT NOT NULL", d.table)
 	for _, c := range d.columns {
 		fmt.Fprintf(&b, ",\n  %s %s", c.name, c.sql)
 	}
@@ -98,7 +98,7 @@ func (d *dimension) key(buf []byte, e *kubetrail.Event) (key []byte, present boo
 }
 
 // row returns the dimension's columns of e as the appender takes them.
-func (d *dimension) row(id int32, e *kubetrail.Event) []driver.Value {
+func (d *dimension) row(id int64, e *kubetrail.Event) []driver.Value {
 	row := make([]driver.Value, 1+len(d.columns))
 	row[0] = id
 	for i, c := range d.columns {
@@ -111,20 +111,20 @@ func (d *dimension) row(id int32, e *kubetrail.Event) []driver.Value {
 
 // load reads the highest id and, for small dimensions, the known combinations.
 func (d *dimension) load(ctx context.Context, db *sql.DB) error {
-	d.cache = map[string]int32{}
-	var max sql.NullInt32
+	d.cache = map[string]int64{}
+	var max sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT max(id) FROM "+d.table).Scan(&max); err != nil {
 		return fmt.Errorf("load %s: %w", d.table, err)
 	}
-	d.next = max.Int32 + 1
+	d.next = max.Int64 + 1
 	return nil
 }
 
 // assign returns each event's id in the dimension (0 for an event with none of
 // its fields) and appends the combinations not seen before, inside the caller's
 // transaction. added lists the keys to forget if that transaction rolls back.
-func (d *dimension) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int32, added []string, err error) {
-	ids = make([]int32, len(events))
+func (d *dimension) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int64, added []string, err error) {
+	ids = make([]int64, len(events))
 	var rows [][]driver.Value
 	var buf []byte
 	for i, e := range events {

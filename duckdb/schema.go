@@ -108,7 +108,7 @@ func schemaSQL() string {
 	}
 	var defs []string
 	for _, d := range dimensions {
-		defs = append(defs, d.idColumn+" INTEGER")
+		defs = append(defs, d.idColumn+" BIGINT")
 	}
 	for _, c := range columns {
 		def := c.name + " " + c.sql
@@ -132,4 +132,4 @@ func schemaSQL() string {
 
 // schemaVersion is bumped when the events table changes incompatibly; a data dir
 // written by another version is refused rather than misread.
-const schemaVersion = "4"
+const schemaVersion = "5"

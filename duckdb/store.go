@@ -87,8 +87,10 @@ func (s *Store) init(ctx context.Context) error {
 	return nil
 }
 
-// Close checkpoints and closes the database.
+// Close checkpoints and closes the database, after any write in progress.
 func (s *Store) Close() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	var errs []error
 	if s.wconn != nil {
 		if _, err := s.wconn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
@@ -134,7 +136,7 @@ func (s *Store) Write(ctx context.Context, events []kubetrail.Event) (kubetrail.
 	keep = append(keep, audits...)
 	// Time order within a batch helps DuckDB's per-block min/max skip blocks.
 	slices.SortStableFunc(keep, func(a, b *kubetrail.Event) int { return a.Time.Compare(b.Time) })
-	ids := make([][]int32, len(dimensions))
+	ids := make([][]int64, len(dimensions))
 	for i, d := range dimensions {
 		var added []string
 		var err error
@@ -267,19 +269,24 @@ func (s *Store) newAuditStages(ctx context.Context, events []kubetrail.Event, re
 		ids = append(ids, id)
 	}
 	rows, err := s.wconn.QueryContext(ctx,
-		`SELECT ka_auditid, ka_stage FROM events WHERE evt_category = 'k8s' AND evt_time BETWEEN ? AND ? AND list_contains(?::VARCHAR[], ka_auditid)`,
+		`SELECT ka_auditid, ka_stage, evt_time FROM events WHERE evt_category = 'k8s' AND evt_time BETWEEN ? AND ? AND list_contains(?::VARCHAR[], ka_auditid)`,
 		lo, hi, ids)
 	if err != nil {
 		return nil, fmt.Errorf("look up stored audit stages: %w", err)
 	}
-	stored := map[string]string{}
+	type storedStage struct {
+		stage string
+		time  time.Time
+	}
+	stored := map[string]storedStage{}
 	for rows.Next() {
 		var id, stage sql.NullString
-		if err := rows.Scan(&id, &stage); err != nil {
+		var at time.Time
+		if err := rows.Scan(&id, &stage, &at); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("look up stored audit stages: %w", err)
 		}
-		stored[id.String] = stage.String
+		stored[id.String] = storedStage{stage.String, at}
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
@@ -287,17 +294,17 @@ func (s *Store) newAuditStages(ctx context.Context, events []kubetrail.Event, re
 	var keep []*kubetrail.Event
 	for _, id := range order {
 		e := latest[id]
-		prevStage, ok := stored[id]
+		prev, ok := stored[id]
 		if !ok {
 			keep = append(keep, e)
 			continue
 		}
-		if kubetrail.AuditStageRank(e.Audit.Stage) <= kubetrail.AuditStageRank(prevStage) {
+		if kubetrail.AuditStageRank(e.Audit.Stage) <= kubetrail.AuditStageRank(prev.stage) {
 			res.Duplicates++
 			continue
 		}
 		if _, err := s.wconn.ExecContext(ctx,
-			`DELETE FROM events WHERE evt_category = 'k8s' AND evt_time = ? AND ka_auditid = ?`, e.Time, id); err != nil {
+			`DELETE FROM events WHERE evt_category = 'k8s' AND evt_time = ? AND ka_auditid = ?`, prev.time, id); err != nil {
 			return nil, fmt.Errorf("replace audit stage: %w", err)
 		}
 		res.Updated++
@@ -308,7 +315,7 @@ func (s *Store) newAuditStages(ctx context.Context, events []kubetrail.Event, re
 
 // append writes rows through DuckDB's appender on the write connection, inside the
 // transaction Write opened.
-func (s *Store) append(ctx context.Context, events []*kubetrail.Event, dimensionIDs [][]int32) error {
+func (s *Store) append(ctx context.Context, events []*kubetrail.Event, dimensionIDs [][]int64) error {
 	if len(events) == 0 {
 		return nil
 	}

@@ -213,7 +213,7 @@ func TestAppenderJoinsTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := procEvent("s1", 1, t0, "billing", "p", "sh", "sh")
-	var ids [][]int32
+	var ids [][]int64
 	for _, d := range dimensions {
 		id, _, err := d.assign(s.wconn, []*kubetrail.Event{&e})
 		if err != nil {

@@ -30,10 +30,14 @@ import (
 	"github.com/kubetrail/kubetrail/k8saudit"
 )
 
-// Body limits: a compressed request body, and what it may expand to.
+// Body limits: a compressed request body, and what it may expand to. Ingest
+// requests are also taken a few at a time, so that several large (or maliciously
+// compressed) bodies at once cannot exhaust memory.
 const (
 	MaxBodyBytes         = 64 << 20
-	MaxDecompressedBytes = 512 << 20
+	MaxDecompressedBytes = 256 << 20
+	MaxConcurrentIngest  = 4
+	maxZstdWindow        = 8 << 20
 )
 
 //go:embed openapi.json
@@ -60,6 +64,7 @@ type Server struct {
 	srv      *http.Server
 	ln       net.Listener
 	requests *prometheus.HistogramVec
+	ingest   chan struct{} // a token per ingest request in progress
 }
 
 // Handler returns the routed, authenticated handler.
@@ -76,14 +81,15 @@ func (s *Server) Handler() http.Handler {
 			s.Registry.MustRegister(s.requests)
 		}
 	}
+	s.ingest = make(chan struct{}, MaxConcurrentIngest)
 	mux := http.NewServeMux()
 	open := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.instrument(pattern, h)) }
 	authed := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, s.authenticate(h))) }
 
 	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	open("GET /readyz", s.handleReady)
-	authed("POST /api/v1/k8s-audit", http.HandlerFunc(s.handleAudit))
-	authed("POST /api/v1/events", http.HandlerFunc(s.handleBatch))
+	authed("POST /api/v1/k8s-audit", s.limitIngest(http.HandlerFunc(s.handleAudit)))
+	authed("POST /api/v1/events", s.limitIngest(http.HandlerFunc(s.handleBatch)))
 	authed("GET /api/v1/events", http.HandlerFunc(s.handleSearch))
 	authed("GET /api/v1/events/{id...}", http.HandlerFunc(s.handleEvent))
 	authed("GET /api/v1/scopes", http.HandlerFunc(s.handleScopes))
@@ -160,6 +166,19 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 			sw.code = http.StatusOK
 		}
 		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// limitIngest lets MaxConcurrentIngest ingest requests in at once; the others
+// wait (writes are serialised by the store anyway) until their client gives up.
+func (s *Server) limitIngest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.ingest <- struct{}{}:
+			defer func() { <-s.ingest }()
+			h.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
 	})
 }
 
@@ -244,7 +263,8 @@ func readBody(r *http.Request) ([]byte, error) {
 		defer zr.Close()
 		rd = zr
 	case "zstd":
-		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecompressedBytes))
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecompressedBytes),
+			zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, kubetrail.Errorf(kubetrail.EINVALID, "body says Content-Encoding zstd but is not zstd: %v", err)
 		}

@@ -213,6 +213,9 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 		return err
 	}
 
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kubetrail_agent_invalid_events_total", Help: "Events dropped because the server would refuse them."},
+		func() float64 { return float64(a.Invalid.Load()) }))
+
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
