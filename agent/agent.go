@@ -303,9 +303,9 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 		}
 	case ebpf.KindFile:
 		e.Category, e.Type = kubetrail.CategoryFile, r.FileOp.String()
-		e.File.Path = a.resolve(r, r.Path)
+		e.File.Path = a.resolve(r, r.Path, r.DirFD)
 		if r.NewPath != "" {
-			e.File.TargetPath = a.resolve(r, r.NewPath)
+			e.File.TargetPath = a.resolve(r, r.NewPath, r.NewDirFD)
 		}
 		if e.File.Path == "" || a.excluded(e.File.Path) {
 			return e, false // nothing to name, or not worth recording
@@ -364,11 +364,11 @@ func errnoName(n int32) string {
 // the kernel read with it, or to the directory descriptor it names (looked up in
 // /proc, which is only right while the process still has it open). A path that
 // cannot be resolved is kept as the process gave it.
-func (a *Agent) resolve(r *ebpf.Record, path string) string {
+func (a *Agent) resolve(r *ebpf.Record, path string, dirfd int32) string {
 	if path == "" {
 		// AT_EMPTY_PATH: the call acted on the descriptor itself.
-		if r.DirFD != ebpf.AtCWD {
-			return a.readLink(r.PID, filepath.Join("fd", strconv.Itoa(int(r.DirFD))))
+		if dirfd != ebpf.AtCWD {
+			return a.readLink(r.PID, filepath.Join("fd", strconv.Itoa(int(dirfd))))
 		}
 		return ""
 	}
@@ -376,8 +376,8 @@ func (a *Agent) resolve(r *ebpf.Record, path string) string {
 		return filepath.Clean(path)
 	}
 	dir := r.FileCwd
-	if r.DirFD != ebpf.AtCWD {
-		dir = a.readLink(r.PID, filepath.Join("fd", strconv.Itoa(int(r.DirFD))))
+	if dirfd != ebpf.AtCWD {
+		dir = a.readLink(r.PID, filepath.Join("fd", strconv.Itoa(int(dirfd))))
 	} else if dir == "" {
 		dir = a.readLink(r.PID, "cwd")
 	}

@@ -97,6 +97,8 @@ struct file_record {
 	__s32 result; // 0 or a positive errno
 	__u32 cwd_len; // for a path relative to the working directory: that directory, as in exec_record
 	__u32 cwd_flags;
+	__s32 dirfd2; // the directory the new name of a rename is relative to
+	__u32 _pad;
 	char path[PATH_LEN];
 	char path2[PATH_LEN]; // the new name, for a rename
 	char cwd[CWD_LEN + CWD_NAME];
@@ -590,7 +592,7 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	}
 	__u32 op = 0;
-	long dirfd = AT_FDCWD, flags = 0;
+	long dirfd = AT_FDCWD, dirfd2 = AT_FDCWD, flags = 0;
 	const char *path = 0, *path2 = 0;
 	switch (id) {
 	case NR_OPEN:
@@ -614,9 +616,9 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case NR_RENAMEAT:
 	case NR_RENAMEAT2:
-		// Both names are taken relative to their own directory; the old one's is kept.
+		// Each name is relative to its own directory.
 		op = FILE_RENAME, dirfd = (int)regs->di, path = (const char *)regs->si,
-		path2 = (const char *)regs->r10;
+		dirfd2 = (int)regs->dx, path2 = (const char *)regs->r10;
 		break;
 	case NR_CHMOD:
 		op = FILE_CHMOD, path = (const char *)regs->di;
@@ -650,6 +652,7 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	r->op = op;
 	r->dirfd = dirfd;
+	r->dirfd2 = dirfd2;
 	r->flags = flags;
 	r->result = 0;
 	r->path[0] = 0;

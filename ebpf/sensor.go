@@ -138,7 +138,8 @@ type Record struct {
 	DirFD     int32
 	OpenFlags uint32
 	Path      string
-	NewPath   string // for a rename
+	NewPath   string // for a rename, relative to NewDirFD unless absolute
+	NewDirFD  int32
 	// FileCwd is the working directory, for a Path relative to it.
 	FileCwd string
 }
@@ -304,7 +305,7 @@ func (s *Sensor) decode(b []byte) (Record, error) {
 			return r, errors.New("short file record")
 		}
 		f := (*sensorFileRecord)(unsafe.Pointer(&b[0]))
-		r.FileOp, r.DirFD, r.OpenFlags, r.Errno = FileOp(f.Op), f.Dirfd, f.Flags, f.Result
+		r.FileOp, r.DirFD, r.NewDirFD, r.OpenFlags, r.Errno = FileOp(f.Op), f.Dirfd, f.Dirfd2, f.Flags, f.Result
 		r.Path, r.NewPath = cString(f.Path[:]), cString(f.Path2[:])
 		if f.CwdLen > 0 {
 			r.FileCwd = joinCwd(f.Cwd[:min(int(f.CwdLen), len(f.Cwd))])

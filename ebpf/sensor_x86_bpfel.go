@@ -60,6 +60,8 @@ type sensorFileRecord struct {
 	Result   int32
 	CwdLen   uint32
 	CwdFlags uint32
+	Dirfd2   int32
+	Pad      uint32
 	Path     [256]int8
 	Path2    [256]int8
 	Cwd      [576]int8
