@@ -351,17 +351,16 @@ func (s *Store) Histogram(ctx context.Context, q kubetrail.HistogramQuery) ([]ku
 
 // WriteInventory records inventory observations.
 func (s *Store) WriteInventory(ctx context.Context, objs []kubetrail.InventoryObject) error {
+	_, err := s.WriteBatch(ctx, nil, objs)
+	return err
+}
+
+// insertInventory adds observations inside the transaction WriteBatch opened.
+func (s *Store) insertInventory(ctx context.Context, objs []kubetrail.InventoryObject) error {
 	if len(objs) == 0 {
 		return nil
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.wconn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := s.wconn.PrepareContext(ctx, `INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("record inventory: %w", err)
 	}
@@ -375,7 +374,7 @@ func (s *Store) WriteInventory(ctx context.Context, objs []kubetrail.InventoryOb
 			return fmt.Errorf("record inventory: %w", err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Inventory returns the observations since t in time order.

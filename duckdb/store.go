@@ -104,8 +104,14 @@ func (s *Store) Close() error {
 
 // Write stores a batch atomically. See kubetrail.EventStore for the dedupe rules.
 func (s *Store) Write(ctx context.Context, events []kubetrail.Event) (kubetrail.WriteResult, error) {
+	return s.WriteBatch(ctx, events, nil)
+}
+
+// WriteBatch stores events and inventory observations in one transaction: an
+// agent's batch is stored whole or not at all.
+func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, inventory []kubetrail.InventoryObject) (kubetrail.WriteResult, error) {
 	var res kubetrail.WriteResult
-	if len(events) == 0 {
+	if len(events) == 0 && len(inventory) == 0 {
 		return res, nil
 	}
 	if err := validate(events); err != nil {
@@ -152,6 +158,13 @@ func (s *Store) Write(ctx context.Context, events []kubetrail.Event) (kubetrail.
 	}
 	if err := s.append(ctx, keep, ids); err != nil {
 		return res, err
+	}
+	// A batch whose events were all stored before is a retry: its inventory was
+	// stored with them.
+	if len(events) == 0 || len(keep) > 0 {
+		if err := s.insertInventory(ctx, inventory); err != nil {
+			return res, err
+		}
 	}
 	for stream, seq := range marks {
 		if _, err := s.wconn.ExecContext(ctx,

@@ -235,3 +235,29 @@ func TestAppenderJoinsTransaction(t *testing.T) {
 		t.Fatalf("%d rows survived a rollback", n)
 	}
 }
+
+// An agent batch is stored whole or not at all, its inventory included, and a
+// retried batch does not store its inventory twice.
+func TestBatchWithInventoryIsAtomic(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	inv := []kubetrail.InventoryObject{{Time: t0, Cluster: "c1", Kind: "pod", Namespace: "billing", Name: "p", IPs: []string{"10.0.0.9"}}}
+	bad := []kubetrail.Event{procEvent("s1", 2, t0, "billing", "p", "sh", "sh"), procEvent("s1", 1, t0, "billing", "p", "ls", "ls")}
+	if _, err := s.WriteBatch(ctx, bad, inv); kubetrail.ErrorCode(err) != kubetrail.EINVALID {
+		t.Fatalf("bad batch: %v", err)
+	}
+	got, err := s.Inventory(ctx, time.Time{})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("a refused batch left %d inventory rows (%v)", len(got), err)
+	}
+	good := []kubetrail.Event{procEvent("s1", 1, t0, "billing", "p", "sh", "sh")}
+	for i := 0; i < 2; i++ {
+		if _, err := s.WriteBatch(ctx, good, inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ = s.Inventory(ctx, time.Time{})
+	if len(got) != 1 {
+		t.Fatalf("%d inventory rows after a batch and its retry, want 1", len(got))
+	}
+}

@@ -18,6 +18,8 @@ import (
 type Store interface {
 	kubetrail.EventStore
 	kubetrail.InventoryStore
+	// WriteBatch stores events and inventory in one transaction.
+	WriteBatch(ctx context.Context, events []kubetrail.Event, inventory []kubetrail.InventoryObject) (kubetrail.WriteResult, error)
 }
 
 // Pipeline enriches and stores batches.
@@ -82,14 +84,14 @@ func (p *Pipeline) Refused(source string, err error) {
 // connections can be named by it, then its events.
 func (p *Pipeline) WriteBatch(ctx context.Context, b *kubetrail.Batch) (kubetrail.WriteResult, error) {
 	start := time.Now()
-	if len(b.Inventory) > 0 {
-		if err := p.store.WriteInventory(ctx, b.Inventory); err != nil {
-			return kubetrail.WriteResult{}, fmt.Errorf("store inventory: %w", err)
-		}
-		p.peers.Observe(b.Inventory)
-	}
+	// The batch's own connections are named with its inventory, so the index
+	// learns it first. Should the write then fail, the index knows observations the
+	// store does not: harmless, since observing them again (the retry) changes
+	// nothing, and the store is what the index is rebuilt from.
+	p.peers.Observe(b.Inventory)
 	p.resolvePeers(b.Events)
-	res, err := p.write(ctx, SourceAgent, b.Events)
+	res, err := p.store.WriteBatch(ctx, b.Events, b.Inventory)
+	p.account(SourceAgent, res, err)
 	p.duration.WithLabelValues(SourceAgent).Observe(time.Since(start).Seconds())
 	return res, err
 }
@@ -104,13 +106,18 @@ func (p *Pipeline) WriteAudit(ctx context.Context, events []kubetrail.Event) (ku
 
 func (p *Pipeline) write(ctx context.Context, source string, events []kubetrail.Event) (kubetrail.WriteResult, error) {
 	res, err := p.store.Write(ctx, events)
+	p.account(source, res, err)
+	return res, err
+}
+
+// account counts a write's outcome in the metrics.
+func (p *Pipeline) account(source string, res kubetrail.WriteResult, err error) {
 	if err != nil {
 		p.refused.WithLabelValues(source, kubetrail.ErrorCode(err)).Inc()
-		return res, err
+		return
 	}
 	p.events.WithLabelValues(source).Add(float64(res.Stored))
 	p.dupes.WithLabelValues(source).Add(float64(res.Duplicates))
-	return res, nil
 }
 
 // resolvePeers names the remote end of each connection the sender left unnamed.
