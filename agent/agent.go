@@ -167,6 +167,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(a.cfg.FlushInterval)
 	defer tick.Stop()
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
 	done := ctx.Done()
 	for {
 		select {
@@ -190,6 +192,8 @@ func (a *Agent) Run(ctx context.Context) error {
 					}
 				}
 			}
+		case <-sweep.C:
+			a.sweep()
 		case <-tick.C:
 			a.recordGaps()
 			if err := a.flush(ctx); err != nil {
@@ -206,6 +210,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			stopper.Stop()
 			done = nil
 			ctx = context.WithoutCancel(ctx)
+		}
+	}
+}
+
+// sweep forgets processes that are gone. Exits normally remove them, but an exit
+// record can be lost, and without this the table would grow with every one.
+func (a *Agent) sweep() {
+	for pid, p := range a.procs {
+		start, _, ok := a.readStat(pid)
+		if !ok || ticks(start) != ticks(p.startNS) {
+			delete(a.procs, pid)
 		}
 	}
 }
