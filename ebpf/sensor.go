@@ -150,6 +150,7 @@ type Sensor struct {
 	links    []link.Link
 	rd       *ringbuf.Reader
 	bootTime time.Time
+	bootAt   time.Time // when bootTime was last computed
 	// stopped is set by Stop: Read then ends once the buffer is empty.
 	stopped atomic.Bool
 	// rec is reused by Read: an exec record is 5 KiB, and a fresh buffer for each
@@ -245,6 +246,11 @@ const pollInterval = 50 * time.Millisecond
 // Read blocks until the next record. It is not safe for concurrent use.
 func (s *Sensor) Read() (Record, error) {
 	for {
+		// Records carry time since boot; the wall clock of boot moves when the
+		// clock is stepped (NTP at start-up): recompute it now and then.
+		if time.Since(s.bootAt) > 10*time.Second {
+			s.bootTime, s.bootAt = bootTime(), time.Now()
+		}
 		stopped := s.stopped.Load()
 		s.rd.SetDeadline(time.Now().Add(pollInterval))
 		if err := s.rd.ReadInto(&s.rec); err != nil {
