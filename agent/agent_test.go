@@ -86,25 +86,25 @@ func kubeletCgroup(t *testing.T, root string) (dir, podUID, containerID string) 
 	return dir, podUID, containerID
 }
 
-// The real sensor, a real cgroup laid out as a kubelet does, real processes, a
-// real server: every event arrives with its container, process tree, argv and
-// connection tuple.
-func TestAgentEndToEnd(t *testing.T) {
-	sensor, err := ebpf.Load()
+// startAgent loads the real sensor with opts and runs an agent on it that sends
+// to a real server. It returns the server's client, the cgroup v2 root, and stop,
+// which ends the agent and returns what its Run returned.
+func startAgent(t *testing.T, node string, opts ebpf.Options) (*kthttp.Client, string, func() error) {
+	t.Helper()
+	sensor, err := ebpf.LoadWith(opts)
 	if err != nil {
 		if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
 			t.Fatalf("eBPF sensor did not load: %v", err)
 		}
 		t.Skipf("needs root: %v", err)
 	}
-	defer sensor.Close()
+	t.Cleanup(func() { sensor.Close() })
 	root, err := cgroup.V2Root()
 	if err != nil {
 		t.Fatalf("no cgroup v2 hierarchy: %v", err)
 	}
-	dir, podUID, containerID := kubeletCgroup(t, root)
 	client := startServer(t)
-	a, err := agent.New(agent.Config{Cluster: "test", Node: "node-1", FlushInterval: 100 * time.Millisecond},
+	a, err := agent.New(agent.Config{Cluster: "test", Node: node, FlushInterval: 100 * time.Millisecond},
 		sensor, cgroup.NewResolver(root), directSink{client}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +112,19 @@ func TestAgentEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(cancel) // runs before the sensor closes: a test that failed early still stops its agent
+	return client, root, func() error {
+		cancel()
+		return <-done
+	}
+}
+
+// The real sensor, a real cgroup laid out as a kubelet does, real processes, a
+// real server: every event arrives with its container, process tree, argv and
+// connection tuple.
+func TestAgentEndToEnd(t *testing.T) {
+	client, root, stop := startAgent(t, "node-1", ebpf.Options{})
+	dir, podUID, containerID := kubeletCgroup(t, root)
 
 	// A listener standing in for a download server.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,8 +167,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if !hasAll(events) {
@@ -232,27 +244,7 @@ func hasAll(events []kubetrail.Event) bool {
 // gap event saying how many of what were lost, where and when.
 func TestAgentRecordsGaps(t *testing.T) {
 	// A ring buffer smaller than one exec record: every exec is lost, and counted.
-	sensor, err := ebpf.LoadWith(ebpf.Options{RingBufferBytes: 4096})
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
-			t.Fatalf("eBPF sensor did not load: %v", err)
-		}
-		t.Skipf("needs root: %v", err)
-	}
-	defer sensor.Close()
-	root, err := cgroup.V2Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := startServer(t)
-	a, err := agent.New(agent.Config{Cluster: "test", Node: "node-gap", FlushInterval: 100 * time.Millisecond},
-		sensor, cgroup.NewResolver(root), directSink{client}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	client, _, stop := startAgent(t, "node-gap", ebpf.Options{RingBufferBytes: 4096})
 	for i := 0; i < 5; i++ {
 		if err := exec.Command("/bin/true").Run(); err != nil {
 			t.Fatal(err)
@@ -269,8 +261,7 @@ func TestAgentRecordsGaps(t *testing.T) {
 			lost += e.Lost
 		}
 	}
-	cancel()
-	<-done
+	stop()
 	if lost < 5 {
 		t.Fatalf("gap events account for %d lost execs, want at least 5", lost)
 	}
@@ -287,28 +278,8 @@ func TestAgentInNetworkNamespace(t *testing.T) {
 			t.Skipf("%s is needed: %v", tool, err)
 		}
 	}
-	sensor, err := ebpf.Load()
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
-			t.Fatalf("eBPF sensor did not load: %v", err)
-		}
-		t.Skipf("needs root: %v", err)
-	}
-	defer sensor.Close()
-	root, err := cgroup.V2Root()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, root, stop := startAgent(t, "node-1", ebpf.Options{})
 	dir, _, containerID := kubeletCgroup(t, root)
-	client := startServer(t)
-	a, err := agent.New(agent.Config{Cluster: "test", Node: "node-1", FlushInterval: 100 * time.Millisecond},
-		sensor, cgroup.NewResolver(root), directSink{client}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
 
 	work := t.TempDir()
 	os.WriteFile(filepath.Join(work, "payload.txt"), []byte("payload\n"), 0o644)
@@ -350,8 +321,7 @@ kill $server
 			}
 		}
 	}
-	cancel()
-	<-done
+	stop()
 	if !connect || !accept || !tar {
 		t.Fatalf("in the network namespace: connect %v, accept %v, tar %v", connect, accept, tar)
 	}

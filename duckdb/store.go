@@ -427,11 +427,3 @@ func (s *Store) Stats(ctx context.Context) (kubetrail.Stats, error) {
 	}
 	return st, nil
 }
-
-// Checkpoint folds the write-ahead log into the database file.
-func (s *Store) Checkpoint(ctx context.Context) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	_, err := s.wconn.ExecContext(ctx, "CHECKPOINT")
-	return err
-}

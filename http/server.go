@@ -56,8 +56,6 @@ type Server struct {
 	Log      *slog.Logger
 	// Ready reports whether the server can take traffic; nil means always.
 	Ready func() error
-	// Extra lets the caller mount more handlers (the web UI) behind the same token.
-	Extra map[string]http.Handler
 	// TLSCertFile and TLSKeyFile, when set, make the server speak HTTPS.
 	TLSCertFile, TLSKeyFile string
 
@@ -102,9 +100,6 @@ func (s *Server) Handler() http.Handler {
 	}))
 	if s.Registry != nil {
 		authed("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
-	}
-	for pattern, h := range s.Extra {
-		authed(pattern, h)
 	}
 	return mux
 }
@@ -294,8 +289,7 @@ type IngestResponse struct {
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	data, err := readBody(r)
 	if err != nil {
-		s.Pipeline.Refused(ingest.SourceAudit, err)
-		s.error(w, r, err)
+		s.refuse(w, r, ingest.SourceAudit, err)
 		return
 	}
 	cluster := s.Cluster
@@ -304,8 +298,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := k8saudit.DecodeEventList(data, cluster)
 	if err != nil {
-		s.Pipeline.Refused(ingest.SourceAudit, err)
-		s.error(w, r, err)
+		s.refuse(w, r, ingest.SourceAudit, err)
 		return
 	}
 	res, err := s.Pipeline.WriteAudit(r.Context(), events)
@@ -319,20 +312,17 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != agentpb.ContentType {
 		err := kubetrail.Errorf(kubetrail.EINVALID, "Content-Type %q is not the agent protocol; send %s", ct, agentpb.ContentType)
-		s.Pipeline.Refused(ingest.SourceAgent, err)
-		s.error(w, r, err)
+		s.refuse(w, r, ingest.SourceAgent, err)
 		return
 	}
 	data, err := readBody(r)
 	if err != nil {
-		s.Pipeline.Refused(ingest.SourceAgent, err)
-		s.error(w, r, err)
+		s.refuse(w, r, ingest.SourceAgent, err)
 		return
 	}
 	batch, err := agentpb.Decode(data)
 	if err != nil {
-		s.Pipeline.Refused(ingest.SourceAgent, err)
-		s.error(w, r, err)
+		s.refuse(w, r, ingest.SourceAgent, err)
 		return
 	}
 	res, err := s.Pipeline.WriteBatch(r.Context(), batch)
@@ -341,6 +331,23 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, IngestResponse{res})
+}
+
+// refuse answers an ingest request whose body could not be read or decoded, and
+// counts the refusal against its source.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, source string, err error) {
+	s.Pipeline.Refused(source, err)
+	s.error(w, r, err)
+}
+
+// filterAndWindow reads what every query endpoint takes: the filter and the window.
+func filterAndWindow(r *http.Request, now time.Time) (kubetrail.Expr, kubetrail.Window, error) {
+	expr, err := parseFilter(r)
+	if err != nil {
+		return nil, kubetrail.Window{}, err
+	}
+	win, err := window(r, now)
+	return expr, win, err
 }
 
 // window reads from/to (RFC 3339) or since (a duration back from now).
@@ -410,12 +417,7 @@ type SearchResponse struct {
 }
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
-	expr, err := parseFilter(r)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	win, err := window(r, time.Now())
+	expr, win, err := filterAndWindow(r, time.Now())
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -449,12 +451,7 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleScopes(w http.ResponseWriter, r *http.Request) {
-	expr, err := parseFilter(r)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	win, err := window(r, time.Now())
+	expr, win, err := filterAndWindow(r, time.Now())
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -471,13 +468,8 @@ func (s *Server) handleScopes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHistogram(w http.ResponseWriter, r *http.Request) {
-	expr, err := parseFilter(r)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
 	now := time.Now()
-	win, err := window(r, now)
+	expr, win, err := filterAndWindow(r, now)
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -73,6 +73,21 @@ const wantVersions = versionV1 + " or " + versionV1beta1
 // {"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[...]}. It is all or
 // nothing: when any item is bad the error names it (Where "items[3]") and no events
 // are returned, so the sender's retry carries the whole batch again. The size of
+// EncodeEventList wraps audit events (each an Event's JSON) as kube-apiserver's
+// webhook sends them: an audit.k8s.io/v1 EventList.
+func EncodeEventList(items []json.RawMessage) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(it)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
 // body is the caller's to limit.
 func DecodeEventList(body []byte, cluster string) ([]kubetrail.Event, error) {
 	var list struct {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/k8saudit"
 )
 
 // Gatherer is a Sink that gathers the simulator's per-second batches and webhook
@@ -105,10 +106,7 @@ func (g *Gatherer) flushAudit(ctx context.Context) error {
 	if len(g.audit) == 0 {
 		return nil
 	}
-	body, err := json.Marshal(map[string]any{"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": g.audit})
-	if err != nil {
-		return err
-	}
+	body := k8saudit.EncodeEventList(g.audit)
 	g.audit = g.audit[:0]
 	return g.Next.Audit(ctx, body)
 }

@@ -27,16 +27,8 @@ import (
 
 func newAgentCommand() *cobra.Command {
 	var (
-		c         clientFlags
-		node      string
-		cluster   string
-		spoolDir  string
-		spoolSize int64
-		listen    string
-		batch     int
-		interval  time.Duration
-		excludes  []string
-		criSocket string
+		c clientFlags
+		o agentOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -55,7 +47,7 @@ are counted per CPU and per kind (metrics at --listen).
 Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if node == "" {
+			if o.node == "" {
 				return kubetrail.ErrorAt(kubetrail.EINVALID, "--node", "the node name is required (default: the host name, which could not be read)")
 			}
 			if c.server == "" {
@@ -65,22 +57,21 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE.`,
 			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			return runAgent(cmd.Context(), agentOptions{client: client, node: node, cluster: cluster, spoolDir: spoolDir,
-				spoolSize: spoolSize, listen: listen, batch: batch, interval: interval, excludes: excludes, criEndpoint: criSocket}, log)
+			o.client = client
+			return runAgent(cmd.Context(), o, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
 		},
 	}
 	host, _ := os.Hostname()
 	c.register(cmd)
-	cmd.Flags().StringVar(&node, "node", envOr("KUBETRAIL_NODE", host), "node name stamped on every event ($KUBETRAIL_NODE)")
-	cmd.Flags().StringVar(&cluster, "cluster-name", envOr("KUBETRAIL_CLUSTER", "default"), "cluster name stamped on every event")
-	cmd.Flags().StringVar(&spoolDir, "spool-dir", "/var/lib/kubetrail-agent/spool", "directory of the on-disk spool")
-	cmd.Flags().Int64Var(&spoolSize, "spool-size", 1<<30, "bytes the spool may hold before it drops the oldest batches")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7071", "address of /metrics and /healthz")
-	cmd.Flags().IntVar(&batch, "batch-events", 5000, "events per batch at most")
-	cmd.Flags().DurationVar(&interval, "flush-interval", time.Second, "how long events wait for a batch at most")
-	cmd.Flags().StringVar(&criSocket, "cri-endpoint", "unix:///run/containerd/containerd.sock", "the container runtime's CRI socket, which names pods, containers and images (containerd or CRI-O); empty to go without")
-	cmd.Flags().StringSliceVar(&excludes, "exclude-path", agent.DefaultExcludePaths, "path prefixes whose file changes are not recorded (at most 8)")
+	cmd.Flags().StringVar(&o.node, "node", envOr("KUBETRAIL_NODE", host), "node name stamped on every event ($KUBETRAIL_NODE)")
+	cmd.Flags().StringVar(&o.cluster, "cluster-name", envOr("KUBETRAIL_CLUSTER", "default"), "cluster name stamped on every event")
+	cmd.Flags().StringVar(&o.spoolDir, "spool-dir", "/var/lib/kubetrail-agent/spool", "directory of the on-disk spool")
+	cmd.Flags().Int64Var(&o.spoolSize, "spool-size", 1<<30, "bytes the spool may hold before it drops the oldest batches")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7071", "address of /metrics and /healthz")
+	cmd.Flags().IntVar(&o.batch, "batch-events", 5000, "events per batch at most")
+	cmd.Flags().DurationVar(&o.interval, "flush-interval", time.Second, "how long events wait for a batch at most")
+	cmd.Flags().StringVar(&o.criEndpoint, "cri-endpoint", "unix:///run/containerd/containerd.sock", "the container runtime's CRI socket, which names pods, containers and images (containerd or CRI-O); empty to go without")
+	cmd.Flags().StringSliceVar(&o.excludes, "exclude-path", agent.DefaultExcludePaths, "path prefixes whose file changes are not recorded (at most 8)")
 	return cmd
 }
 

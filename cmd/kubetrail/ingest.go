@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,52 +109,33 @@ command still exits non-zero.`,
 			stderr := cmd.ErrOrStderr()
 			bar := newProgress(stderr, progress && isTerminal(stderr), size)
 
-			var (
-				batch         [][]byte
-				sent          int
-				stored, dupes int
-				start         = time.Now()
-				bad           = &badRecords{name: name, out: stderr, keepGoing: keepOn, clear: bar.clear}
-			)
-			flush := func() error {
-				if len(batch) == 0 {
-					return nil
-				}
-				res, err := client.SendAudit(cmd.Context(), eventList(batch))
-				if err != nil {
-					return fmt.Errorf("send events %d to %d of %s: %w", sent+1, sent+len(batch), name, err)
-				}
-				sent += len(batch)
-				stored += res.Stored + res.Updated
-				dupes += res.Duplicates
-				batch = batch[:0]
-				return nil
-			}
+			start := time.Now()
+			bad := &badRecords{name: name, out: stderr, keepGoing: keepOn, clear: bar.clear}
+			out := &batchSender[json.RawMessage]{name: name, size: ingestBatchSize,
+				send: func(items []json.RawMessage) (kubetrail.WriteResult, error) {
+					return client.SendAudit(cmd.Context(), k8saudit.EncodeEventList(items))
+				}}
 			for {
 				_, err := reader.Next()
 				if errors.Is(err, io.EOF) {
 					break
 				}
 				if err != nil {
-					if err := bad.add(err, sent); err != nil {
+					if err := bad.add(err, out.sent); err != nil {
 						return err
 					}
 					continue
 				}
-				batch = append(batch, append([]byte(nil), reader.Raw()...))
-				if len(batch) == ingestBatchSize {
-					if err := flush(); err != nil {
-						return err
-					}
-					bar.update(counter.n, sent)
+				if err := out.add(append(json.RawMessage(nil), reader.Raw()...), func() { bar.update(counter.n, out.sent) }); err != nil {
+					return err
 				}
 			}
-			if err := flush(); err != nil {
+			if err := out.flush(); err != nil {
 				return err
 			}
 			bar.clear()
 			fmt.Fprintf(stderr, "%s: %d audit events sent in %s (%d stored or updated, %d already stored), %d bad records\n",
-				name, sent, time.Since(start).Round(time.Millisecond), stored, dupes, bad.n)
+				name, out.sent, time.Since(start).Round(time.Millisecond), out.stored, out.dupes, bad.n)
 			if err := bad.err(); err != nil {
 				return err
 			}
@@ -247,37 +229,24 @@ func ingestRuntime(cmd *cobra.Command, client *kthttp.Client, o runtimeImport) e
 	bar := newProgress(stderr, o.progress && isTerminal(stderr), size)
 
 	var (
-		batch         []kubetrail.Event
-		seq           uint64
-		sent          int
-		stored, dupes int
-		skipped       int
-		reasons       = map[string]int{}
-		rules         = map[string]int{}
-		start         = time.Now()
-		bad           = &badRecords{name: name, out: stderr, keepGoing: o.keepOn, clear: bar.clear}
+		seq     uint64
+		skipped int
+		reasons = map[string]int{}
+		rules   = map[string]int{}
+		start   = time.Now()
+		bad     = &badRecords{name: name, out: stderr, keepGoing: o.keepOn, clear: bar.clear}
 	)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		res, err := client.SendBatch(cmd.Context(), &kubetrail.Batch{Stream: stream, Events: batch})
-		if err != nil {
-			return fmt.Errorf("send events %d to %d of %s: %w", sent+1, sent+len(batch), name, err)
-		}
-		sent += len(batch)
-		stored += res.Stored
-		dupes += res.Duplicates
-		batch = batch[:0]
-		return nil
-	}
+	out := &batchSender[kubetrail.Event]{name: name, size: runtimeBatchSize,
+		send: func(events []kubetrail.Event) (kubetrail.WriteResult, error) {
+			return client.SendBatch(cmd.Context(), &kubetrail.Batch{Stream: stream, Events: events})
+		}}
 	for {
 		ev, skip, err := reader.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			if err := bad.add(err, sent); err != nil {
+			if err := bad.add(err, out.sent); err != nil {
 				return err
 			}
 			continue
@@ -301,20 +270,16 @@ func ingestRuntime(cmd *cobra.Command, client *kthttp.Client, o runtimeImport) e
 			rule, _ := alerts.Alert()
 			rules[rule]++
 		}
-		batch = append(batch, ev)
-		if len(batch) == runtimeBatchSize {
-			if err := flush(); err != nil {
-				return err
-			}
-			bar.update(counter.n, sent)
+		if err := out.add(ev, func() { bar.update(counter.n, out.sent) }); err != nil {
+			return err
 		}
 	}
-	if err := flush(); err != nil {
+	if err := out.flush(); err != nil {
 		return err
 	}
 	bar.clear()
 	fmt.Fprintf(stderr, "%s: %d events sent on stream %s in %s (%d stored, %d already stored), %d records skipped, %d bad records\n",
-		name, sent, stream, time.Since(start).Round(time.Millisecond), stored, dupes, skipped, bad.n)
+		name, out.sent, stream, time.Since(start).Round(time.Millisecond), out.stored, out.dupes, skipped, bad.n)
 	for _, r := range byCount(reasons) {
 		fmt.Fprintf(stderr, "  skipped %d: %s\n", reasons[r], r)
 	}
@@ -346,20 +311,6 @@ func byCount(m map[string]int) []string {
 		return strings.Compare(a, b)
 	})
 	return keys
-}
-
-// eventList wraps audit events as the webhook sends them.
-func eventList(items [][]byte) []byte {
-	var b bytes.Buffer
-	b.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`)
-	for i, it := range items {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(it)
-	}
-	b.WriteString("]}")
-	return b.Bytes()
 }
 
 type countingReader struct {
@@ -419,6 +370,46 @@ func (p *progress) clear() {
 	if p.on && !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// batchSender sends what an import reads in batches of size, and counts what the
+// server did with it.
+type batchSender[T any] struct {
+	name  string
+	size  int
+	send  func([]T) (kubetrail.WriteResult, error)
+	batch []T
+
+	sent, stored, dupes int
+}
+
+// add queues x and sends the batch once it is full, calling sent after.
+func (b *batchSender[T]) add(x T, sent func()) error {
+	b.batch = append(b.batch, x)
+	if len(b.batch) < b.size {
+		return nil
+	}
+	if err := b.flush(); err != nil {
+		return err
+	}
+	sent()
+	return nil
+}
+
+// flush sends what is queued.
+func (b *batchSender[T]) flush() error {
+	if len(b.batch) == 0 {
+		return nil
+	}
+	res, err := b.send(b.batch)
+	if err != nil {
+		return fmt.Errorf("send events %d to %d of %s: %w", b.sent+1, b.sent+len(b.batch), b.name, err)
+	}
+	b.sent += len(b.batch)
+	b.stored += res.Stored + res.Updated
+	b.dupes += res.Duplicates
+	b.batch = b.batch[:0]
+	return nil
 }
 
 // badRecords counts and reports the records an import refuses, the same way for

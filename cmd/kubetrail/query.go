@@ -122,13 +122,8 @@ func newQueryCommand() *cobra.Command {
 
 func printEvents(out io.Writer, format string, events []kubetrail.Event) error {
 	switch format {
-	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if events == nil {
-			events = []kubetrail.Event{}
-		}
-		return enc.Encode(ptrs(events))
+	case "json", "yaml":
+		return writeStructured(out, format, ptrs(events))
 	case "ndjson":
 		enc := json.NewEncoder(out)
 		for i := range events {
@@ -137,17 +132,6 @@ func printEvents(out io.Writer, format string, events []kubetrail.Event) error {
 			}
 		}
 		return nil
-	case "yaml":
-		data, err := json.Marshal(ptrs(events))
-		if err != nil {
-			return err
-		}
-		y, err := yaml.JSONToYAML(data)
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(y)
-		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if format == "wide" {
@@ -169,6 +153,27 @@ func printEvents(out io.Writer, format string, events []kubetrail.Event) error {
 	return tw.Flush()
 }
 
+// writeStructured writes v as indented JSON or as YAML, for -o json and -o yaml.
+func writeStructured(out io.Writer, format string, v any) error {
+	if format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	y, err := yaml.JSONToYAML(data)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(y)
+	return err
+}
+
+// ptrs returns pointers to events, whose JSON form has a pointer receiver; never
+// nil, so that no events print as [] rather than null.
 func ptrs(events []kubetrail.Event) []*kubetrail.Event {
 	p := make([]*kubetrail.Event, len(events))
 	for i := range events {
@@ -291,19 +296,8 @@ func newScopesCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			switch output {
-			case "json":
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(nodes)
-			case "yaml":
-				data, _ := json.Marshal(nodes)
-				y, err := yaml.JSONToYAML(data)
-				if err != nil {
-					return err
-				}
-				_, err = out.Write(y)
-				return err
+			if output != "table" {
+				return writeStructured(out, output, nodes)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SCOPE\tEVENTS")
@@ -375,9 +369,7 @@ func newFieldsCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			switch output {
 			case "json":
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(docs)
+				return writeStructured(out, output, docs)
 			case "markdown":
 				_, err := io.WriteString(out, fieldsMarkdown(docs))
 				return err
