@@ -89,17 +89,6 @@ func fromEvent(e *kubetrail.Event) (*Event, error) {
 	return pe, nil
 }
 
-// CheckEvent reports why the server would refuse an event, or nil: an agent drops
-// (and counts) such an event rather than have its whole batch refused.
-func CheckEvent(e *kubetrail.Event) error {
-	pe, err := fromEvent(e)
-	if err != nil {
-		return err
-	}
-	var out kubetrail.Event
-	return toEvent(e.Stream, pe, &out)
-}
-
 // Decode unmarshals and checks a batch. Any problem refuses the whole batch with an
 // *kubetrail.Error that says which event and what.
 func Decode(data []byte) (*kubetrail.Batch, error) {
@@ -157,46 +146,76 @@ func checkTime(ns int64) (time.Time, error) {
 	if ns == 0 {
 		return t, fmt.Errorf("time is missing")
 	}
-	if t.Before(minTime) || t.After(time.Now().Add(24*time.Hour)) {
-		return t, fmt.Errorf("time %s is implausible", t.Format(time.RFC3339Nano))
-	}
-	return t, nil
+	return t, plausible(t)
 }
 
-func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
-	t, err := checkTime(pe.TimeUnixNano)
-	if err != nil {
-		return err
+func plausible(t time.Time) error {
+	if t.Before(minTime) || t.After(time.Now().Add(24*time.Hour)) {
+		return fmt.Errorf("time %s is implausible", t.Format(time.RFC3339Nano))
 	}
+	return nil
+}
+
+// toEvent converts a decoded event and checks it.
+func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 	cat, ok := categories[pe.Category]
 	if !ok {
 		return fmt.Errorf("category %d is not process (1), network (2), file (3) or gap (4)", pe.Category)
 	}
-	*e = kubetrail.Event{Stream: stream, Seq: pe.Seq, Time: t, Category: cat, Type: pe.Type, Result: pe.Result,
+	if pe.TimeUnixNano == 0 {
+		return fmt.Errorf("time is missing")
+	}
+	*e = kubetrail.Event{Stream: stream, Seq: pe.Seq, Time: time.Unix(0, pe.TimeUnixNano).UTC(), Category: cat, Type: pe.Type, Result: pe.Result,
 		Cluster: pe.Cluster, Node: pe.Node, Namespace: pe.Namespace, WorkloadKind: pe.WorkloadKind, WorkloadName: pe.WorkloadName,
 		PodName: pe.PodName, PodUID: pe.PodUid, ContainerID: pe.ContainerId, ContainerName: pe.ContainerName,
 		ImageRepository: pe.ImageRepository, ImageTag: pe.ImageTag, SessionID: pe.SessionId, Lost: pe.Lost}
+	if p := pe.Process; p != nil && cat != kubetrail.CategoryGap {
+		e.Process = kubetrail.Process{Name: p.Name, ExePath: p.ExePath, Argv: p.Argv, PID: p.Pid, PPID: p.Ppid,
+			ParentName: p.ParentName, Cwd: p.Cwd, TTY: p.Tty, UID: p.Uid, UserName: p.UserName, LoginUID: p.LoginUid,
+			GID: p.Gid, ExecID: p.ExecId, ParentExecID: p.ParentExecId, ExitCode: p.ExitCode}
+	}
+	switch cat {
+	case kubetrail.CategoryNetwork:
+		n := pe.Network
+		if n == nil {
+			return fmt.Errorf("a network event needs network")
+		}
+		e.Network = kubetrail.Network{L4Proto: n.L4Proto, Direction: n.Direction, ClientIP: n.ClientIp,
+			ClientPort: n.ClientPort, ServerIP: n.ServerIp, ServerPort: n.ServerPort}
+	case kubetrail.CategoryFile:
+		if f := pe.File; f != nil {
+			e.File = kubetrail.File{Path: f.Path, TargetPath: f.TargetPath}
+		}
+	}
+	return CheckEvent(e)
+}
+
+// CheckEvent reports why the server would refuse a runtime event, or nil: the
+// server checks every event it decodes with it, and an agent drops (and counts)
+// such an event rather than have its whole batch refused.
+func CheckEvent(e *kubetrail.Event) error {
+	if _, ok := categoryCodes[e.Category]; !ok {
+		return fmt.Errorf("category %q cannot be sent by an agent", e.Category)
+	}
+	if e.Time.IsZero() {
+		return fmt.Errorf("time is missing")
+	}
+	if err := plausible(e.Time); err != nil {
+		return err
+	}
 	if e.Node == "" {
 		return fmt.Errorf("node is missing")
 	}
 	if e.Type == "" {
 		return fmt.Errorf("type is missing")
 	}
-	if p := pe.Process; p != nil {
-		e.Process = kubetrail.Process{Name: p.Name, ExePath: p.ExePath, Argv: p.Argv, PID: p.Pid, PPID: p.Ppid,
-			ParentName: p.ParentName, Cwd: p.Cwd, TTY: p.Tty, UID: p.Uid, UserName: p.UserName, LoginUID: p.LoginUid,
-			GID: p.Gid, ExecID: p.ExecId, ParentExecID: p.ParentExecId, ExitCode: p.ExitCode}
-	}
-	switch cat {
+	switch e.Category {
 	case kubetrail.CategoryProcess:
 		if e.Process.Name == "" {
 			return fmt.Errorf("a process event needs process.name")
 		}
 	case kubetrail.CategoryNetwork:
-		n := pe.Network
-		if n == nil {
-			return fmt.Errorf("a network event needs network")
-		}
+		n := &e.Network
 		if n.L4Proto != "tcp" && n.L4Proto != "udp" {
 			return fmt.Errorf("network.l4proto %q is not tcp or udp", n.L4Proto)
 		}
@@ -206,7 +225,7 @@ func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 		for _, a := range []struct {
 			name, ip string
 			port     int64
-		}{{"client", n.ClientIp, n.ClientPort}, {"server", n.ServerIp, n.ServerPort}} {
+		}{{"client", n.ClientIP, n.ClientPort}, {"server", n.ServerIP, n.ServerPort}} {
 			if _, err := netip.ParseAddr(a.ip); err != nil {
 				return fmt.Errorf("network.%s_ip %q is not an IP address", a.name, a.ip)
 			}
@@ -214,19 +233,14 @@ func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 				return fmt.Errorf("network.%s_port %d is out of range", a.name, a.port)
 			}
 		}
-		e.Network = kubetrail.Network{L4Proto: n.L4Proto, Direction: n.Direction, ClientIP: n.ClientIp,
-			ClientPort: n.ClientPort, ServerIP: n.ServerIp, ServerPort: n.ServerPort}
+	case kubetrail.CategoryFile:
+		if e.File.Path == "" {
+			return fmt.Errorf("a file event needs file.path")
+		}
 	case kubetrail.CategoryGap:
 		if e.Lost <= 0 {
 			return fmt.Errorf("a gap needs lost > 0")
 		}
-		e.Process = kubetrail.Process{}
-	case kubetrail.CategoryFile:
-		f := pe.File
-		if f == nil || f.Path == "" {
-			return fmt.Errorf("a file event needs file.path")
-		}
-		e.File = kubetrail.File{Path: f.Path, TargetPath: f.TargetPath}
 	}
 	return nil
 }
