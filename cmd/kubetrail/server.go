@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -166,10 +167,16 @@ func (rs *runningServer) wait(ctx context.Context) error {
 }
 
 func registerStoreMetrics(reg *prometheus.Registry, store *duckdb.Store) {
-	// Stats scans the category column; cache it so scrapes stay cheap.
-	var cached kubetrail.Stats
-	var at time.Time
+	// Stats scans the category column; cache it so scrapes stay cheap. A scrape
+	// reads the gauges concurrently, hence the lock.
+	var (
+		mu     sync.Mutex
+		cached kubetrail.Stats
+		at     time.Time
+	)
 	stats := func() kubetrail.Stats {
+		mu.Lock()
+		defer mu.Unlock()
 		if time.Since(at) > 15*time.Second {
 			if st, err := store.Stats(context.Background()); err == nil {
 				cached, at = st, time.Now()
