@@ -214,6 +214,9 @@ func summary(e *kubetrail.Event) string {
 	p := &e.Process
 	switch e.Category {
 	case kubetrail.CategoryProcess:
+		if e.Type == "exit" {
+			return fmt.Sprintf("exited %d: %s  (pid %d)", p.ExitCode, p.Cmdline(), p.PID)
+		}
 		return fmt.Sprintf("%s  (pid %d, parent %s, uid %d)", p.Cmdline(), p.PID, p.ParentName, p.UID)
 	case kubetrail.CategoryNetwork:
 		n := &e.Network
