@@ -52,7 +52,8 @@ type LossCounter interface {
 }
 
 // Sink takes finished batches; the spool is one, so a batch is durable on disk
-// before the agent forgets it.
+// before the agent forgets it. Put must not keep the batch or its events once it
+// returns: the agent reuses their memory for the next batch.
 type Sink interface {
 	Put(ctx context.Context, b *kubetrail.Batch) error
 }
@@ -136,7 +137,8 @@ func New(cfg Config, src Source, containers Containers, sink Sink, log *slog.Log
 		return nil, fmt.Errorf("read the boot id: %w", err)
 	}
 	a := &Agent{cfg: cfg, src: src, containers: containers, sink: sink, log: log,
-		bootID: strings.ReplaceAll(strings.TrimSpace(string(boot)), "-", "")[:8], procs: map[uint32]*process{}}
+		bootID: strings.ReplaceAll(strings.TrimSpace(string(boot)), "-", "")[:8], procs: map[uint32]*process{},
+		batch: make([]kubetrail.Event, 0, cfg.BatchEvents+8)} // room for the gap events too
 	if a.cfg.Stream == "" {
 		a.cfg.Stream = fmt.Sprintf("%s.%s.%d", cfg.Node, a.bootID, time.Now().UnixNano())
 	}
@@ -184,12 +186,15 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				return err
 			}
-			if e, ok := a.convert(&r); ok {
-				a.batch = append(a.batch, e)
-				if len(a.batch) >= a.cfg.BatchEvents {
-					if err := a.flush(ctx); err != nil {
-						return err
-					}
+			// Convert straight into the batch's next slot: an event is large, and
+			// copying it (and growing the batch from nothing after each flush) was
+			// most of the agent's CPU at high rates.
+			a.batch = append(a.batch, kubetrail.Event{})
+			if !a.convert(&r, &a.batch[len(a.batch)-1]) {
+				a.batch = a.batch[:len(a.batch)-1]
+			} else if len(a.batch) >= a.cfg.BatchEvents {
+				if err := a.flush(ctx); err != nil {
+					return err
 				}
 			}
 		case <-sweep.C:
@@ -254,16 +259,19 @@ func (a *Agent) recordGaps() {
 func (a *Agent) flush(ctx context.Context) error {
 	// An event the server would refuse is dropped here, with a log line, rather
 	// than have the whole batch refused: sequence numbers may have gaps.
-	kept := a.batch[:0]
+	kept := 0
 	for i := range a.batch {
 		if err := agentpb.CheckEvent(&a.batch[i]); err != nil {
 			a.Invalid.Add(1)
 			a.log.Warn("dropped an event the server would refuse", "type", a.batch[i].Type, "err", err)
 			continue
 		}
-		kept = append(kept, a.batch[i])
+		if kept != i { // events are large: move one only when an earlier one was dropped
+			a.batch[kept] = a.batch[i]
+		}
+		kept++
 	}
-	a.batch = kept
+	a.batch = a.batch[:kept]
 	if len(a.batch) == 0 {
 		return nil
 	}
@@ -271,16 +279,19 @@ func (a *Agent) flush(ctx context.Context) error {
 	if err := a.sink.Put(ctx, b); err != nil {
 		return fmt.Errorf("spool a batch of %d events: %w", len(a.batch), err)
 	}
-	a.batch = nil
+	// The sink is done with the batch when Put returns, so its memory is reused.
+	clear(a.batch)
+	a.batch = a.batch[:0]
 	return nil
 }
 
-// convert turns a record into an event; records of no interest give false.
-func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
-	e := kubetrail.Event{Time: r.Time.UTC(), Cluster: a.cfg.Cluster, Node: a.cfg.Node, Stream: a.cfg.Stream, Result: "SUCCESS"}
+// convert turns a record into the event e, which it overwrites; records of no
+// interest give false.
+func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
+	*e = kubetrail.Event{Time: r.Time.UTC(), Cluster: a.cfg.Cluster, Node: a.cfg.Node, Stream: a.cfg.Stream, Result: "SUCCESS"}
 	if c, ok := a.containers.Lookup(r.CgroupID); ok {
 		e.ContainerID, e.PodUID = c.ID, c.PodUID
-		a.name(&e)
+		a.name(e)
 	}
 	p := a.procs[r.PID]
 	switch r.Kind {
@@ -323,13 +334,13 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 			e.File.TargetPath = a.resolve(r, r.NewPath, r.NewDirFD)
 		}
 		if e.File.Path == "" || a.excluded(e.File.Path) {
-			return e, false // nothing to name, or not worth recording
+			return false // nothing to name, or not worth recording
 		}
 		if r.Errno != 0 {
 			e.Result = errnoName(r.Errno)
 		}
 	default:
-		return e, false
+		return false
 	}
 	if p == nil || ticks(p.startNS) != ticks(r.StartNS) {
 		// A process the agent has not seen exec (it started before the agent, or
@@ -348,7 +359,7 @@ func (a *Agent) convert(r *ebpf.Record) (kubetrail.Event, bool) {
 	if e.Category != kubetrail.CategoryProcess {
 		e.Process.Cwd = "" // cwd is a field of executions only
 	}
-	return e, true
+	return true
 }
 
 // name fills in what the container runtime knows of the event's container. When

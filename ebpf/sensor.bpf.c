@@ -180,13 +180,17 @@ static __always_inline void count_lost(__u32 kind)
 		__sync_fetch_and_add(n, 1);
 }
 
+// The task pointers here are BTF-typed (tp_btf arguments, or
+// bpf_get_current_task_btf), so fields are read with plain loads: the verifier
+// turns each into a fault-safe load, with no helper call. These run for every
+// record, and a helper call per field was most of their cost.
 static __always_inline __u32 tty_of(struct task_struct *task)
 {
-	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	struct tty_struct *tty = task->signal->tty;
 	if (!tty)
 		return 0;
-	__u32 major = BPF_CORE_READ(tty, driver, major);
-	__u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+	__u32 major = tty->driver->major;
+	__u32 minor = tty->driver->minor_start + tty->index;
 	// The kernel's new_encode_dev, as /proc/PID/stat reports tty_nr.
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
 }
@@ -194,13 +198,15 @@ static __always_inline __u32 tty_of(struct task_struct *task)
 static __always_inline void fill_header(struct header *h, __u32 kind, struct task_struct *task)
 {
 	h->kind = kind;
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->tid = BPF_CORE_READ(task, pid);
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->uid = BPF_CORE_READ(task, cred, uid.val);
-	h->gid = BPF_CORE_READ(task, cred, gid.val);
+	h->pid = task->tgid;
+	h->tid = task->pid;
+	struct task_struct *parent = task->real_parent;
+	h->ppid = parent->tgid;
+	const struct cred *cred = task->cred;
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
 	if (bpf_core_field_exists(task->loginuid))
-		h->loginuid = BPF_CORE_READ(task, loginuid.val);
+		h->loginuid = task->loginuid.val;
 	else
 		h->loginuid = (__u32)-1;
 	h->tty = tty_of(task);
@@ -209,16 +215,16 @@ static __always_inline void fill_header(struct header *h, __u32 kind, struct tas
 	// The process' start is its main thread's: a thread's own start would give
 	// every thread of a process a different identity. Boot-based, as /proc's
 	// starttime is, so that processes seeded from /proc get the same exec ids.
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	struct task_struct *pleader = BPF_CORE_READ(task, real_parent, group_leader);
+	struct task_struct *leader = task->group_leader;
+	struct task_struct *pleader = parent->group_leader;
 	if (bpf_core_field_exists(task->start_boottime)) {
-		h->start_ns = BPF_CORE_READ(leader, start_boottime);
-		h->pstart_ns = BPF_CORE_READ(pleader, start_boottime);
+		h->start_ns = leader->start_boottime;
+		h->pstart_ns = pleader->start_boottime;
 	} else {
-		h->start_ns = BPF_CORE_READ(leader, start_time);
-		h->pstart_ns = BPF_CORE_READ(pleader, start_time);
+		h->start_ns = leader->start_time;
+		h->pstart_ns = pleader->start_time;
 	}
-	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
+	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 }
 
 // read_cwd writes the names of the working directory from the innermost up,

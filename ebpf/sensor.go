@@ -16,11 +16,11 @@
 package ebpf
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -156,6 +156,8 @@ type Sensor struct {
 	// rec is reused by Read: an exec record is 5 KiB, and a fresh buffer for each
 	// one cost more in garbage collection than the decoding itself.
 	rec ringbuf.Record
+	// lastCwdRaw and lastCwd are the last working directory decoded (see cwd).
+	lastCwdRaw, lastCwd string
 }
 
 // Options tune the sensor.
@@ -290,7 +292,7 @@ func (s *Sensor) decode(b []byte) (Record, error) {
 		n := min(int(e.ArgvLen), len(e.Argv))
 		r.Argv = splitArgv(e.Argv[:n])
 		r.ArgvTruncated = e.Flags&1 != 0
-		r.Cwd = joinCwd(e.Cwd[:min(int(e.CwdLen), len(e.Cwd))])
+		r.Cwd = s.cwd(e.Cwd[:min(int(e.CwdLen), len(e.Cwd))])
 		r.CwdTruncated = e.Flags&2 != 0
 	case KindExit:
 		if len(b) < int(unsafe.Sizeof(sensorExitRecord{})) {
@@ -314,7 +316,7 @@ func (s *Sensor) decode(b []byte) (Record, error) {
 		r.FileOp, r.DirFD, r.NewDirFD, r.OpenFlags, r.Errno = FileOp(f.Op), f.Dirfd, f.Dirfd2, f.Flags, f.Result
 		r.Path, r.NewPath = cString(f.Path[:]), cString(f.Path2[:])
 		if f.CwdLen > 0 {
-			r.FileCwd = joinCwd(f.Cwd[:min(int(f.CwdLen), len(f.Cwd))])
+			r.FileCwd = s.cwd(f.Cwd[:min(int(f.CwdLen), len(f.Cwd))])
 		}
 	default:
 		return r, fmt.Errorf("unknown record kind %d", r.Kind)
@@ -363,11 +365,35 @@ func cString(b []int8) string {
 	return string(bs)
 }
 
-// joinCwd makes a path of the kernel's names, which come innermost first.
-func joinCwd(b []int8) string {
-	names := splitArgv(b)
-	slices.Reverse(names)
-	return "/" + strings.Join(names, "/")
+// cwd makes a path of the kernel's names, which come innermost first. A storm
+// of records shares one working directory, so the last answer is kept.
+func (s *Sensor) cwd(b []int8) string {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+	if s.lastCwd != "" && string(raw) == s.lastCwdRaw {
+		return s.lastCwd
+	}
+	s.lastCwdRaw, s.lastCwd = string(raw), joinCwd(raw)
+	return s.lastCwd
+}
+
+// joinCwd reverses the NUL-separated names into a slash-separated path.
+func joinCwd(raw []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(raw) + 1)
+	for end := len(raw); end > 0; {
+		if raw[end-1] == 0 { // the terminator, or an empty name
+			end--
+			continue
+		}
+		start := bytes.LastIndexByte(raw[:end], 0) + 1
+		sb.WriteByte('/')
+		sb.Write(raw[start:end])
+		end = start
+	}
+	if sb.Len() == 0 {
+		return "/"
+	}
+	return sb.String()
 }
 
 // splitArgv splits the kernel's NUL-separated argument area.
