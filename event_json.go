@@ -18,7 +18,7 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	first := true
 	for i := range Fields {
 		f := &Fields[i]
-		if !f.AppliesTo(e.Category) {
+		if !f.Shows(e.Category) {
 			continue
 		}
 		v := f.Get(e)

@@ -30,9 +30,12 @@ type Field struct {
 	// Derived fields are computed from stored ones (proc.cmdline from proc.argv, for
 	// example); stores compute them rather than keep a copy.
 	Derived bool
-	Doc     string
-	Get     func(*Event) any // string, int64, time.Time or []string
-	set     func(*Event, any) error
+	// Linked fields are also shown on events across a session link (see linked);
+	// stores keep them only for the categories they apply to.
+	Linked bool
+	Doc    string
+	Get    func(*Event) any // string, int64, time.Time or []string
+	set    func(*Event, any) error
 	// AppendKey appends the stored field's value to b without boxing it, for
 	// stores that key rows by field values; nil for derived and time fields.
 	AppendKey func(b []byte, e *Event) []byte
@@ -73,6 +76,15 @@ func list(name string, cats []Category, doc string, p func(*Event) *[]string) Fi
 			}
 			return b
 		}}
+}
+
+// linked marks a field that events on the other side of a session link also
+// carry, filled in when they are read: the Kubernetes request's user, groups and
+// source on every command and connection of the session it started, and the
+// session's id on the request.
+func linked(f Field) Field {
+	f.Linked = true
+	return f
 }
 
 func derived(name string, t FieldType, cats []Category, doc string, get func(*Event) any) Field {
@@ -143,7 +155,7 @@ var Fields = []Field{
 			}
 			return int64(0)
 		}),
-	str("session.id", runtimeCategories, "The exec or attach session the process belongs to, when there is one.", func(e *Event) *string { return &e.SessionID }),
+	linked(str("session.id", runtimeCategories, "The session the process belongs to: the exec id of the process that entered its container from outside. On a Kubernetes exec request, the session it started.", func(e *Event) *string { return &e.SessionID })),
 
 	// Process.
 	str("proc.name", runtimeCategories, "Name of the executable (the file name of proc.exepath).", func(e *Event) *string { return &e.Process.Name }),
@@ -203,23 +215,23 @@ var Fields = []Field{
 	derived("fd.filename", TypeString, onlyFile, "File name without its directory.", func(e *Event) any { return baseOf(e.File.Path) }),
 
 	// Kubernetes API requests.
-	str("ka.auditid", onlyK8s, "Audit ID of the request; all its stages share it.", func(e *Event) *string { return &e.Audit.AuditID }),
+	linked(str("ka.auditid", onlyK8s, "Audit ID of the request; all its stages share it.", func(e *Event) *string { return &e.Audit.AuditID })),
 	str("ka.stage", onlyK8s, "Latest stage seen: RequestReceived, ResponseStarted, ResponseComplete or Panic.", func(e *Event) *string { return &e.Audit.Stage }),
 	{Name: "ka.stage.time", Type: TypeTime, Categories: onlyK8s, Doc: "When the latest stage was reached.",
 		Get: func(e *Event) any { return e.Audit.StageTime },
 		set: func(e *Event, v any) error { return setTime(&e.Audit.StageTime, v) }},
-	str("ka.user.name", onlyK8s, "Authenticated user name.", func(e *Event) *string { return &e.Audit.UserName }),
-	list("ka.user.groups", onlyK8s, "Groups of the authenticated user.", func(e *Event) *[]string { return &e.Audit.UserGroups }),
-	str("ka.impuser.name", onlyK8s, "Impersonated user name, when the request impersonated one.", func(e *Event) *string { return &e.Audit.ImpUserName }),
-	str("ka.verb", onlyK8s, "Request verb: get, list, watch, create, update, patch, delete, ...", func(e *Event) *string { return &e.Audit.Verb }),
+	linked(str("ka.user.name", onlyK8s, "Authenticated user name.", func(e *Event) *string { return &e.Audit.UserName })),
+	linked(list("ka.user.groups", onlyK8s, "Groups of the authenticated user.", func(e *Event) *[]string { return &e.Audit.UserGroups })),
+	linked(str("ka.impuser.name", onlyK8s, "Impersonated user name, when the request impersonated one.", func(e *Event) *string { return &e.Audit.ImpUserName })),
+	linked(str("ka.verb", onlyK8s, "Request verb: get, list, watch, create, update, patch, delete, ...", func(e *Event) *string { return &e.Audit.Verb })),
 	str("ka.uri", onlyK8s, "Request URI, with its query.", func(e *Event) *string { return &e.Audit.URI }),
 	str("ka.target.resource", onlyK8s, "Target resource (pods, secrets, ...).", func(e *Event) *string { return &e.Audit.Resource }),
-	str("ka.target.subresource", onlyK8s, "Target subresource (exec, attach, log, ...).", func(e *Event) *string { return &e.Audit.Subresource }),
+	linked(str("ka.target.subresource", onlyK8s, "Target subresource (exec, attach, log, ...).", func(e *Event) *string { return &e.Audit.Subresource })),
 	str("ka.target.apigroup", onlyK8s, "API group of the target resource; empty for the core group.", func(e *Event) *string { return &e.Audit.APIGroup }),
 	str("ka.target.namespace", onlyK8s, "Namespace of the target object.", func(e *Event) *string { return &e.Audit.TargetNamespace }),
 	str("ka.target.name", onlyK8s, "Name of the target object.", func(e *Event) *string { return &e.Audit.TargetName }),
-	list("ka.sourceips", onlyK8s, "Source IP addresses of the request, the client first.", func(e *Event) *[]string { return &e.Audit.SourceIPs }),
-	str("ka.useragent", onlyK8s, "User agent of the client.", func(e *Event) *string { return &e.Audit.UserAgent }),
+	linked(list("ka.sourceips", onlyK8s, "Source IP addresses of the request, the client first.", func(e *Event) *[]string { return &e.Audit.SourceIPs })),
+	linked(str("ka.useragent", onlyK8s, "User agent of the client.", func(e *Event) *string { return &e.Audit.UserAgent })),
 	integer("ka.response.code", onlyK8s, "HTTP response code; 0 before the response started.", func(e *Event) *int64 { return &e.Audit.ResponseCode }),
 	str("ka.response.reason", onlyK8s, "Reason given with a failed response (Forbidden, NotFound, ...).", func(e *Event) *string { return &e.Audit.ResponseReason }),
 	str("ka.auth.decision", onlyK8s, "Authorization decision: allow or forbid.", func(e *Event) *string { return &e.Audit.AuthDecision }),
@@ -251,6 +263,15 @@ func (f *Field) Set(e *Event, v any) error {
 // AppliesTo reports whether the field has a meaning for category c.
 func (f *Field) AppliesTo(c Category) bool {
 	return f.Categories == nil || slices.Contains(f.Categories, c)
+}
+
+// Shows reports whether events of category c may carry the field: those it
+// applies to and, for a linked field, those across a session link.
+func (f *Field) Shows(c Category) bool {
+	if f.AppliesTo(c) {
+		return true
+	}
+	return f.Linked && (c == CategoryK8s || c == CategoryProcess || c == CategoryNetwork || c == CategoryFile)
 }
 
 // fieldAliases are names users reach for that the reference spells otherwise.

@@ -113,6 +113,27 @@ type process struct {
 	ppid    uint32
 	pname   string
 	cwd     string
+	// container is the container id the process runs in, "" on the host.
+	container string
+	// session is the exec id of the process that entered the container from
+	// outside it and from which this one descends; "" on the host.
+	session string
+}
+
+// sessionOf says which session a process of container belongs to, given its
+// parent: the parent's when the parent is in the same container, else a new one
+// that the process itself opens (its parent is outside: the runtime started it,
+// for a CRI exec or as the container's init). Host processes have none.
+func sessionOf(container string, parent *process, execID string) string {
+	switch {
+	case container == "":
+		return ""
+	case parent != nil && parent.container == container && parent.session != "":
+		return parent.session
+	case parent != nil && parent.container == container:
+		return execID // a parent seeded without a session: start one here
+	}
+	return execID
 }
 
 // New returns an agent reading src and writing to sink.
@@ -307,6 +328,8 @@ func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
 		if !strings.HasPrefix(p.exePath, "/") && p.cwd != "" {
 			p.exePath = filepath.Join(p.cwd, p.exePath)
 		}
+		p.container = e.ContainerID
+		p.session = sessionOf(p.container, parent, p.execID)
 		a.procs[r.PID] = p
 		e.Category, e.Type = kubetrail.CategoryProcess, "execve"
 	case ebpf.KindExit:
@@ -346,13 +369,16 @@ func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
 		// A process the agent has not seen exec (it started before the agent, or
 		// its exec record was lost): describe it from what the record carries.
 		p = &process{startNS: r.StartNS, execID: a.execID(r.PID, r.StartNS), pexecID: a.execID(r.PPID, r.ParentStartNS),
-			name: r.Comm, ppid: r.PPID, pname: a.readComm(r.PPID), argv: a.readCmdline(r.PID), exePath: a.readLink(r.PID, "exe")}
+			name: r.Comm, ppid: r.PPID, pname: a.readComm(r.PPID), argv: a.readCmdline(r.PID), exePath: a.readLink(r.PID, "exe"),
+			container: e.ContainerID}
+		p.session = sessionOf(p.container, a.procs[r.PPID], p.execID)
 		if r.Kind != ebpf.KindExit {
 			a.procs[r.PID] = p
 		}
 	}
 	a.seq++
 	e.Seq = a.seq
+	e.SessionID = p.session
 	e.Process = kubetrail.Process{Name: p.name, ExePath: p.exePath, Argv: p.argv, PID: int64(r.PID), PPID: int64(r.PPID),
 		ParentName: p.pname, Cwd: p.cwd, TTY: int64(r.TTY), UID: int64(r.UID), GID: int64(r.GID), LoginUID: loginUID(r.LoginUID),
 		ExecID: p.execID, ParentExecID: p.pexecID, ExitCode: e.Process.ExitCode}
@@ -477,9 +503,30 @@ func (a *Agent) seedFromProc() {
 			continue
 		}
 		pstart, _, _ := a.readStat(ppid)
-		a.procs[uint32(pid)] = &process{startNS: start, execID: a.execID(uint32(pid), start), pexecID: a.execID(ppid, pstart),
+		p := &process{startNS: start, execID: a.execID(uint32(pid), start), pexecID: a.execID(ppid, pstart),
 			name: a.readComm(uint32(pid)), exePath: a.readLink(uint32(pid), "exe"), argv: a.readCmdline(uint32(pid)),
 			ppid: ppid, pname: a.readComm(ppid), cwd: a.readLink(uint32(pid), "cwd")}
+		if data, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, d.Name(), "cgroup")); err == nil {
+			if c, ok := cgroup.ParseProcCgroup(string(data)); ok {
+				p.container = c.ID
+			}
+		}
+		a.procs[uint32(pid)] = p
+	}
+	// A process that was running before the agent belongs to the session of its
+	// highest ancestor in the same container.
+	for _, p := range a.procs {
+		top := p
+		for i := 0; top.container != "" && i < 64; i++ { // bounded: pids can form no cycle, but be sure
+			parent := a.procs[top.ppid]
+			if parent == nil || parent.container != top.container {
+				break
+			}
+			top = parent
+		}
+		if p.container != "" {
+			p.session = top.execID
+		}
 	}
 }
 

@@ -195,6 +195,13 @@ func TestAgentEndToEnd(t *testing.T) {
 			t.Errorf("%s: parent exec %q (%s), want bash's %q", name, e.Process.ParentExecID, e.Process.ParentName, bash.Process.ExecID)
 		}
 	}
+	// bash entered the container from outside it (its parent is the test, on the
+	// host): it opens a session, and everything after it belongs to that.
+	for _, e := range events {
+		if e.SessionID != bash.Process.ExecID {
+			t.Errorf("%s %s: session %q, want bash's exec id %q", e.Type, e.Process.Name, e.SessionID, bash.Process.ExecID)
+		}
+	}
 	if tar := byName["tar"]; strings.Join(tar.Process.Argv, " ") != "tar -cf bundle.tar payload.txt" || tar.Process.Cwd != work {
 		t.Errorf("tar: argv %q cwd %q", tar.Process.Argv, tar.Process.Cwd)
 	}

@@ -510,11 +510,15 @@ func FieldDocs() []FieldDoc {
 	for i, f := range kubetrail.Fields {
 		cats := make([]string, 0, 4)
 		for _, c := range kubetrail.Categories {
-			if f.AppliesTo(c) {
+			if f.Shows(c) {
 				cats = append(cats, string(c))
 			}
 		}
-		docs[i] = FieldDoc{Name: f.Name, Type: string(f.Type), Categories: cats, Derived: f.Derived, Doc: f.Doc}
+		doc := f.Doc
+		if f.Linked && f.AppliesTo(kubetrail.CategoryK8s) {
+			doc += " Every event of a session a Kubernetes request started carries its request's value."
+		}
+		docs[i] = FieldDoc{Name: f.Name, Type: string(f.Type), Categories: cats, Derived: f.Derived, Doc: doc}
 	}
 	return docs
 }

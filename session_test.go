@@ -1,0 +1,88 @@
+package kubetrail
+
+import (
+	"maps"
+	"testing"
+	"time"
+)
+
+func TestMatchSessions(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	sess := func(id, pod string, ms int, argv ...string) SessionCandidate {
+		return SessionCandidate{ID: id, Cluster: "c", Namespace: "billing", PodName: pod, ContainerName: "app", Argv: argv, Start: at(ms)}
+	}
+	req := func(id, pod string, ms int, argv ...string) ExecRequest {
+		return ExecRequest{AuditID: id, Cluster: "c", Namespace: "billing", PodName: pod, Container: "app", Command: argv, Subresource: "exec", Time: at(ms), Code: 101}
+	}
+	forbidden := req("r-forbidden", "p1", 0, "bash")
+	forbidden.Code = 403
+	attach := req("r-attach", "p1", 0)
+	attach.Subresource = "attach"
+	otherContainer := req("r-sidecar", "p1", 0, "bash")
+	otherContainer.Container = "sidecar"
+	noContainer := req("r-default", "p1", 0, "bash")
+	noContainer.Container = ""
+
+	for _, tc := range []struct {
+		name     string
+		sessions []SessionCandidate
+		requests []ExecRequest
+		want     map[string]string
+	}{
+		{"one exec", []SessionCandidate{sess("s1", "p1", 90, "bash")}, []ExecRequest{req("r1", "p1", 0, "bash")}, map[string]string{"s1": "r1"}},
+		{"command differs", []SessionCandidate{sess("s1", "p1", 90, "sh")}, []ExecRequest{req("r1", "p1", 0, "bash")}, map[string]string{}},
+		{"other pod", []SessionCandidate{sess("s1", "p2", 90, "bash")}, []ExecRequest{req("r1", "p1", 0, "bash")}, map[string]string{}},
+		{"outside the window", []SessionCandidate{sess("s1", "p1", 4000, "bash")}, []ExecRequest{req("r1", "p1", 0, "bash")}, map[string]string{}},
+		{"node clock a little behind", []SessionCandidate{sess("s1", "p1", -400, "bash")}, []ExecRequest{req("r1", "p1", 0, "bash")}, map[string]string{"s1": "r1"}},
+		{"forbidden request starts nothing", []SessionCandidate{sess("s1", "p1", 90, "bash")}, []ExecRequest{forbidden}, map[string]string{}},
+		{"attach starts nothing", []SessionCandidate{sess("s1", "p1", 90)}, []ExecRequest{attach}, map[string]string{}},
+		{"other container", []SessionCandidate{sess("s1", "p1", 90, "bash")}, []ExecRequest{otherContainer}, map[string]string{}},
+		{"default container", []SessionCandidate{sess("s1", "p1", 90, "bash")}, []ExecRequest{noContainer}, map[string]string{"s1": "r-default"}},
+		{
+			// Greedy nearest would give r2 the first session (70 ms) and r1 the second.
+			"two users, same command, 10 ms apart",
+			[]SessionCandidate{sess("s1", "p1", 80, "bash"), sess("s2", "p1", 95, "bash")},
+			[]ExecRequest{req("r2", "p1", 10, "bash"), req("r1", "p1", 0, "bash")},
+			map[string]string{"s1": "r1", "s2": "r2"},
+		},
+		{
+			"two users, different commands",
+			[]SessionCandidate{sess("s1", "p1", 60, "bash"), sess("s2", "p1", 50, "sh")},
+			[]ExecRequest{req("r1", "p1", 0, "bash"), req("r2", "p1", 5, "sh")},
+			map[string]string{"s1": "r1", "s2": "r2"},
+		},
+		{
+			// A probe runs the user's command too, just before: it must not take the request.
+			"probe with the same command",
+			[]SessionCandidate{sess("probe", "p1", -900, "cat", "/tmp/healthy"), sess("s1", "p1", 120, "cat", "/tmp/healthy")},
+			[]ExecRequest{req("r1", "p1", 0, "cat", "/tmp/healthy")},
+			map[string]string{"s1": "r1"},
+		},
+		{
+			"more requests than sessions",
+			[]SessionCandidate{sess("s2", "p1", 2080, "bash")},
+			[]ExecRequest{req("r1", "p1", 0, "bash"), req("r2", "p1", 2000, "bash")},
+			map[string]string{"s2": "r2"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := MatchSessions(tc.sessions, tc.requests, DefaultMatchWindow)
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+			// The answer must not depend on the order candidates arrived in.
+			rs := append([]ExecRequest(nil), tc.requests...)
+			ss := append([]SessionCandidate(nil), tc.sessions...)
+			for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+				rs[i], rs[j] = rs[j], rs[i]
+			}
+			for i, j := 0, len(ss)-1; i < j; i, j = i+1, j-1 {
+				ss[i], ss[j] = ss[j], ss[i]
+			}
+			if got := MatchSessions(ss, rs, DefaultMatchWindow); !maps.Equal(got, tc.want) {
+				t.Errorf("reversed input: got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
