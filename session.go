@@ -39,7 +39,9 @@ type Session struct {
 	// not seen). Descendants may outlive it: Last is the session's latest event.
 	End      time.Time `json:"end,omitzero"`
 	ExitCode *int64    `json:"exit_code,omitempty"`
-	Last     time.Time `json:"last,omitzero"`
+	// First and Last are the times of the session's earliest and latest events.
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
 
 	Commands    int64 `json:"commands"`
 	Connections int64 `json:"connections"`
@@ -93,6 +95,8 @@ type Trace struct {
 	// Request is the Kubernetes request event itself, when one matched.
 	Request *Event  `json:"request,omitempty"`
 	Events  []Event `json:"events"`
+	// Truncated says Events holds only the session's first events.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // SessionStore answers questions about sessions.

@@ -46,7 +46,7 @@ func startServer(t *testing.T) *kthttp.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &kthttp.Server{Store: store, Pipeline: p, Token: token, Registry: prometheus.NewRegistry()}
+	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: p, Token: token, Registry: prometheus.NewRegistry()}
 	addr, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

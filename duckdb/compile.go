@@ -101,6 +101,42 @@ func (c *compiler) comparison(x kubetrail.Comparison) error {
 	if err != nil {
 		return err
 	}
+	if f.Linked {
+		return c.linkedComparison(f, col, x)
+	}
+	return c.compare(f, col, x)
+}
+
+// linkedComparison compares a linked field both where it is stored and across
+// the session link: the user of a request, and of every event of the session it
+// started; the session of an event, and of the request that started it.
+func (c *compiler) linkedComparison(f *kubetrail.Field, col string, x kubetrail.Comparison) error {
+	scol, ok := linkedColumns[f.Name]
+	if !ok {
+		return fmt.Errorf("linked field %s has no sessions column", f.Name)
+	}
+	if f.AppliesTo(kubetrail.CategoryK8s) {
+		c.b.WriteString("((evt_category = 'k8s' AND ")
+		if err := c.compare(f, col, x); err != nil {
+			return err
+		}
+		c.b.WriteString(") OR (evt_category <> 'k8s' AND session_id IN (SELECT id FROM sessions WHERE ")
+	} else {
+		c.b.WriteString("((evt_category <> 'k8s' AND ")
+		if err := c.compare(f, col, x); err != nil {
+			return err
+		}
+		c.b.WriteString(") OR (evt_category = 'k8s' AND ka_auditid IN (SELECT req_audit_id FROM sessions WHERE ")
+	}
+	if err := c.compare(f, scol, x); err != nil {
+		return err
+	}
+	c.b.WriteString(")))")
+	return nil
+}
+
+// compare writes the comparison x on the SQL expression col of field f.
+func (c *compiler) compare(f *kubetrail.Field, col string, x kubetrail.Comparison) error {
 	if d := dimensionOf(f.Name); d != nil {
 		// Answered from the dimension's table first: which rows match, then the
 		// events that point to them. A row lacking the field matches no comparison,

@@ -125,7 +125,7 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 	inner := fmt.Sprintf(`SELECT * FROM events WHERE rowid IN (SELECT rowid FROM events WHERE %s ORDER BY evt_time DESC, %s LIMIT %d)`,
 		cond, tiebreakDesc, limit+1)
 	query := selectEvents(inner, "ORDER BY e.evt_time DESC, "+strings.ReplaceAll(tiebreakDesc, "coalesce(", "coalesce(e."))
-	events, err := s.queryEvents(ctx, query, args...)
+	events, err := s.readEvents(ctx, query, args...)
 	if err != nil {
 		return page, err
 	}
@@ -157,7 +157,7 @@ func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) 
 		query = `SELECT * FROM events WHERE evt_stream = ? AND evt_seq = ? LIMIT 1`
 		args = []any{stream, int64(seq)}
 	}
-	events, err := s.queryEvents(ctx, selectEvents(query, ""), args...)
+	events, err := s.readEvents(ctx, selectEvents(query, ""), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +167,25 @@ func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) 
 	return &events[0], nil
 }
 
+// readEvents reads events with a query built by selectEvents and fills in what
+// they carry across session links.
+func (s *Store) readEvents(ctx context.Context, query string, args ...any) ([]kubetrail.Event, error) {
+	events, err := queryEvents(ctx, s.db, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return events, s.linkSessions(ctx, events)
+}
+
+// querier is a database or one connection of it (the write connection reads
+// what its transaction has not committed yet).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // queryEvents runs a query built by selectEvents and scans the rows.
-func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]kubetrail.Event, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+func queryEvents(ctx context.Context, db querier, query string, args ...any) ([]kubetrail.Event, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}

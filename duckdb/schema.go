@@ -126,6 +126,7 @@ func schemaSQL() string {
   uid VARCHAR, ips VARCHAR[], node VARCHAR, workload_kind VARCHAR, workload_name VARCHAR, deleted BOOLEAN NOT NULL
 );
 `)
+	b.WriteString(sessionsSchema)
 	b.WriteString("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);\n")
 	return b.String()
 }

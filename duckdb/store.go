@@ -29,6 +29,10 @@ type Store struct {
 	// on a dedicated connection so that the appender and the transaction share it.
 	writeMu sync.Mutex
 	wconn   *sql.Conn
+
+	// MatchWindow is how far apart an exec request and the start of its session
+	// may be; kubetrail.DefaultMatchWindow when zero. Set it before writing.
+	MatchWindow time.Duration
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -157,6 +161,9 @@ func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, invent
 		}
 	}
 	if err := s.append(ctx, keep, ids); err != nil {
+		return res, err
+	}
+	if err := s.updateSessions(ctx, keep); err != nil {
 		return res, err
 	}
 	// A batch whose events were all stored before is a retry: its inventory was

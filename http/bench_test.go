@@ -132,7 +132,7 @@ func benchServer(b *testing.B) (string, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &kthttp.Server{Store: store, Pipeline: p, Token: token, Registry: prometheus.NewRegistry()}
+	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: p, Token: token, Registry: prometheus.NewRegistry()}
 	addr, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

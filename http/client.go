@@ -99,11 +99,16 @@ func (c *Client) SendEncodedBatch(ctx context.Context, body []byte) (kubetrail.W
 	return res.WriteResult, err
 }
 
-// SendAudit posts an audit webhook body (an audit.k8s.io/v1 EventList).
-func (c *Client) SendAudit(ctx context.Context, eventList []byte) (kubetrail.WriteResult, error) {
+// SendAudit posts an audit webhook body (an audit.k8s.io/v1 EventList) of the
+// named cluster; "" leaves it to the server's --cluster-name.
+func (c *Client) SendAudit(ctx context.Context, cluster string, eventList []byte) (kubetrail.WriteResult, error) {
 	var res IngestResponse
 	h := http.Header{"Content-Type": {"application/json"}}
-	err := c.do(ctx, http.MethodPost, "/api/v1/k8s-audit", nil, bytes.NewReader(eventList), h, &res)
+	var q url.Values
+	if cluster != "" {
+		q = url.Values{"cluster": {cluster}}
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/k8s-audit", q, bytes.NewReader(eventList), h, &res)
 	return res.WriteResult, err
 }
 
@@ -148,6 +153,24 @@ func (c *Client) Search(ctx context.Context, q Query) (kubetrail.Page, error) {
 	}
 	err := c.do(ctx, http.MethodGet, "/api/v1/events", q.values(), nil, nil, &resp)
 	return kubetrail.Page{Events: resp.Events, Next: resp.Next}, err
+}
+
+// Sessions lists the sessions in which some event matches the query.
+func (c *Client) Sessions(ctx context.Context, q Query) ([]kubetrail.Session, error) {
+	var resp struct {
+		Sessions []kubetrail.Session `json:"sessions"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/sessions", q.values(), nil, nil, &resp)
+	return resp.Sessions, err
+}
+
+// Trace returns a session and everything that happened in it.
+func (c *Client) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) {
+	var t kubetrail.Trace
+	if err := c.do(ctx, http.MethodGet, "/api/v1/sessions/"+url.PathEscape(id), nil, nil, nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // Event returns one event by id.

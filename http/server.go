@@ -46,6 +46,7 @@ var openAPI []byte
 // Server is kubetrail's HTTP API.
 type Server struct {
 	Store    kubetrail.EventStore
+	Sessions kubetrail.SessionStore
 	Pipeline *ingest.Pipeline
 	// Token is the bearer token every endpoint but /healthz and /readyz requires.
 	Token string
@@ -90,6 +91,8 @@ func (s *Server) Handler() http.Handler {
 	authed("POST /api/v1/events", s.limitIngest(http.HandlerFunc(s.handleBatch)))
 	authed("GET /api/v1/events", http.HandlerFunc(s.handleSearch))
 	authed("GET /api/v1/events/{id...}", http.HandlerFunc(s.handleEvent))
+	authed("GET /api/v1/sessions", http.HandlerFunc(s.handleSessions))
+	authed("GET /api/v1/sessions/{id}", http.HandlerFunc(s.handleTrace))
 	authed("GET /api/v1/scopes", http.HandlerFunc(s.handleScopes))
 	authed("GET /api/v1/histogram", http.HandlerFunc(s.handleHistogram))
 	authed("GET /api/v1/fields", http.HandlerFunc(s.handleFields))
@@ -423,11 +426,9 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := kubetrail.SearchQuery{Filter: expr, Window: win, Cursor: r.URL.Query().Get("cursor")}
-	if l := r.URL.Query().Get("limit"); l != "" {
-		if q.Limit, err = strconv.Atoi(l); err != nil || q.Limit <= 0 {
-			s.error(w, r, kubetrail.ErrorAt(kubetrail.EINVALID, "limit", "%q is not a positive whole number", l))
-			return
-		}
+	if q.Limit, err = limitParam(r); err != nil {
+		s.error(w, r, err)
+		return
 	}
 	page, err := s.Store.Search(r.Context(), q)
 	if err != nil {
@@ -439,6 +440,50 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		resp.Events[i] = &page.Events[i]
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// limitParam reads ?limit=, 0 when absent.
+func limitParam(r *http.Request) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n <= 0 {
+		return 0, kubetrail.ErrorAt(kubetrail.EINVALID, "limit", "%q is not a positive whole number", l)
+	}
+	return n, nil
+}
+
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
+	expr, win, err := filterAndWindow(r, time.Now())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	q := kubetrail.SessionQuery{Filter: expr, Window: win}
+	if q.Limit, err = limitParam(r); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	sessions, err := s.Sessions.Sessions(r.Context(), q)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if sessions == nil {
+		sessions = []kubetrail.Session{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": sessions})
+}
+
+func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
+	t, err := s.Sessions.Trace(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
 }
 
 func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {

@@ -43,7 +43,7 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &kthttp.Server{Store: store, Pipeline: p, Token: token, Cluster: "test", Registry: reg}
+	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: p, Token: token, Cluster: "test", Registry: reg}
 	addr, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestAgentBatchToQuery(t *testing.T) {
 func TestAuditWebhookRealEventList(t *testing.T) {
 	e := start(t)
 	body := sharedtest.Read(t, "kube-apiserver-1.33-audit/webhook-raw-EventList-with-exec.json")
-	res, err := e.client.SendAudit(context.Background(), body)
+	res, err := e.client.SendAudit(context.Background(), "", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestAuditWebhookRealEventList(t *testing.T) {
 		t.Fatalf("nothing stored: %+v", res)
 	}
 	// Sending it again stores nothing new.
-	again, err := e.client.SendAudit(context.Background(), body)
+	again, err := e.client.SendAudit(context.Background(), "", body)
 	if err != nil || again.Stored != 0 || again.Updated != 0 {
 		t.Fatalf("resend: %+v %v", again, err)
 	}
@@ -192,7 +192,7 @@ func TestAuditStagesFromTwoBatchesMerge(t *testing.T) {
 	for _, f := range []string{"exec-success-101-RequestReceived.alice.logfile.json", "exec-success-101-ResponseComplete.alice.logfile.json"} {
 		raw := sharedtest.Read(t, "kube-apiserver-1.33-audit/"+f)
 		body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + string(raw) + `]}`
-		if _, err := e.client.SendAudit(ctx, []byte(body)); err != nil {
+		if _, err := e.client.SendAudit(ctx, "", []byte(body)); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}

@@ -104,11 +104,11 @@ func (s *sim) newPod(w *workload, n *node, at, started int64, r *rand.Rand, jobN
 	}
 	main := newProc(n, r, started, &pd.shim, w.main, w.uid, w.user, w.cwd, 0)
 	kind, wname := w.kind, w.name
-	pd.at = place{ip: pd.ip, node: n, tmpl: kubetrail.Event{
+	pd.at = place{ip: pd.ip, node: n, sessions: map[string]string{}, tmpl: kubetrail.Event{
 		Stream: n.stream.name, Cluster: s.cfg.Cluster, Node: n.name, Result: "SUCCESS",
 		Namespace: w.ns, WorkloadKind: kind, WorkloadName: wname, PodName: pd.name, PodUID: pd.uid,
 		ContainerID: pd.cid, ContainerName: w.container, ImageRepository: w.repo, ImageTag: pd.tag,
-		Process: main,
+		Process: main, SessionID: main.ExecID, // the runtime started it: the container's own session
 	}}
 
 	w.pods = append(w.pods, pd)

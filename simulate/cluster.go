@@ -312,6 +312,22 @@ type place struct {
 	tmpl kubetrail.Event
 	ip   string // the address connections from here start from
 	node *node
+	// sessions holds, in a container, the session of each process not started
+	// by the runtime itself (those open their own, as the agent sees it); nil on
+	// a host.
+	sessions map[string]string
+}
+
+// sessionOf says which session process p of the place belongs to, as the agent
+// would stamp it.
+func (pl *place) sessionOf(p *kubetrail.Process) string {
+	if pl.sessions == nil {
+		return ""
+	}
+	if s, ok := pl.sessions[p.ExecID]; ok {
+		return s
+	}
+	return p.ExecID
 }
 
 // workload is one Deployment, StatefulSet, DaemonSet or CronJob.

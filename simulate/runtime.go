@@ -158,7 +158,7 @@ func (s *sim) background(at int64) int {
 func (s *sim) connect(pl *place, p *kubetrail.Process, at int64, proto string, cport int64, sip string, sport int64) *kubetrail.Event {
 	e := s.emit(pl, at, kubetrail.CategoryNetwork, "connect")
 	if p != nil {
-		e.Process = *p
+		s.setProcess(pl, e, p)
 	}
 	e.Network = kubetrail.Network{L4Proto: proto, Direction: kubetrail.DirectionOutbound,
 		ClientIP: pl.ip, ClientPort: cport, ServerIP: sip, ServerPort: sport}
@@ -169,7 +169,7 @@ func (s *sim) connect(pl *place, p *kubetrail.Process, at int64, proto string, c
 func (s *sim) accept(pl *place, p *kubetrail.Process, at int64, cip string, cport int64, sport int64) {
 	e := s.emit(pl, at, kubetrail.CategoryNetwork, "accept")
 	if p != nil {
-		e.Process = *p
+		s.setProcess(pl, e, p)
 	}
 	e.Network = kubetrail.Network{L4Proto: "tcp", Direction: kubetrail.DirectionInbound,
 		ClientIP: cip, ClientPort: cport, ServerIP: pl.ip, ServerPort: sport}
@@ -179,7 +179,7 @@ func (s *sim) accept(pl *place, p *kubetrail.Process, at int64, cip string, cpor
 func (s *sim) fileOp(pl *place, p *kubetrail.Process, at int64, typ, path string) {
 	e := s.emit(pl, at, kubetrail.CategoryFile, typ)
 	if p != nil {
-		e.Process = *p
+		s.setProcess(pl, e, p)
 	}
 	e.File.Path = path
 }
@@ -197,13 +197,23 @@ func newProc(n *node, r *rand.Rand, at int64, parent *kubetrail.Process, c cmd, 
 // exec records the start of process p at pl.
 func (s *sim) exec(pl *place, at int64, p *kubetrail.Process) {
 	e := s.emit(pl, at, kubetrail.CategoryProcess, "execve")
-	e.Process = *p
+	s.setProcess(pl, e, p)
 }
 
-// execIn starts c in pod pd's container as a child of parent.
+// setProcess makes p the acting process of e, with its session.
+func (s *sim) setProcess(pl *place, e *kubetrail.Event, p *kubetrail.Process) {
+	e.Process = *p
+	e.SessionID = pl.sessionOf(p)
+}
+
+// execIn starts c in pod pd's container as a child of parent. A child of the
+// shim opens a session; any other joins its parent's.
 func (s *sim) execIn(pd *pod, r *rand.Rand, at int64, parent *kubetrail.Process, c cmd, tty int64) kubetrail.Process {
 	w := pd.w
 	p := newProc(pd.node, r, at, parent, c, w.uid, w.user, w.cwd, tty)
+	if parent.ExecID != pd.shim.ExecID {
+		pd.at.sessions[p.ExecID] = pd.at.sessionOf(parent)
+	}
 	s.exec(&pd.at, at, &p)
 	return p
 }

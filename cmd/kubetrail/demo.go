@@ -61,7 +61,7 @@ the cluster running live until interrupted (or for --duration).`,
 				cfg.Duration = time.Second // Duration 0 would play on at full speed until interrupted
 			}
 			historyDone := make(chan struct{})
-			sink := &historySink{Gatherer: simulate.NewGatherer(demoSink{client}, 50000, 5000), historyEnd: cfg.Start.Add(history), historyDone: historyDone}
+			sink := &historySink{Gatherer: simulate.NewGatherer(demoSink{client: client, cluster: cfg.Cluster}, 50000, 5000), historyEnd: cfg.Start.Add(history), historyDone: historyDone}
 			simDone := make(chan error, 1)
 			started := time.Now()
 			go func() {
@@ -125,6 +125,9 @@ func printDemoHelp(out io.Writer, srv *runningServer, inc simulate.IncidentInfo)
 	for _, q := range simulate.Queries {
 		fmt.Fprintf(out, "  # %s\n  kubetrail query '%s'\n", q.Title, q.Filter)
 	}
+	fmt.Fprintln(out, "  # the sessions john.doe opened with kubectl exec, then one of them whole: who, and every command and connection")
+	fmt.Fprintln(out, "  kubetrail sessions 'ka.user.name = john.doe'")
+	fmt.Fprintln(out, "  kubetrail session SESSION_ID")
 	fmt.Fprintln(out, "  # where tcpdump ran, by host and container")
 	fmt.Fprintln(out, "  kubetrail scopes --by host 'evt.type = execve and proc.name = tcpdump'")
 	fmt.Fprintln(out, "\nOr with curl:")
@@ -133,10 +136,13 @@ func printDemoHelp(out io.Writer, srv *runningServer, inc simulate.IncidentInfo)
 }
 
 // demoSink plays the simulator through the server's public ingest endpoints.
-type demoSink struct{ client *kthttp.Client }
+type demoSink struct {
+	client  *kthttp.Client
+	cluster string // the simulated cluster: its audit webhook says so, as ?cluster=
+}
 
 func (d demoSink) Audit(ctx context.Context, eventList []byte) error {
-	_, err := d.client.SendAudit(ctx, eventList)
+	_, err := d.client.SendAudit(ctx, d.cluster, eventList)
 	return err
 }
 

@@ -113,7 +113,7 @@ command still exits non-zero.`,
 			bad := &badRecords{name: name, out: stderr, keepGoing: keepOn, clear: bar.clear}
 			out := &batchSender[json.RawMessage]{name: name, size: ingestBatchSize,
 				send: func(items []json.RawMessage) (kubetrail.WriteResult, error) {
-					return client.SendAudit(cmd.Context(), k8saudit.EncodeEventList(items))
+					return client.SendAudit(cmd.Context(), cluster, k8saudit.EncodeEventList(items))
 				}}
 			for {
 				_, err := reader.Next()

@@ -44,6 +44,8 @@ Kubernetes API requests (kubectl exec, ...) behind them.`,
 		newDemoCommand(),
 		newIngestCommand(),
 		newQueryCommand(),
+		newSessionsCommand(),
+		newSessionCommand(),
 		newScopesCommand(),
 		newFieldsCommand(),
 		&cobra.Command{

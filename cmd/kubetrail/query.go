@@ -53,6 +53,20 @@ func (w *windowFlags) apply(q *kthttp.Query, cmd *cobra.Command) error {
 	return nil
 }
 
+// filterQuery connects to the server and builds the query a command's optional
+// FILTER argument and window flags say.
+func filterQuery(cmd *cobra.Command, c *clientFlags, w *windowFlags, args []string, limit int) (*kthttp.Client, kthttp.Query, error) {
+	q := kthttp.Query{Limit: limit}
+	client, err := c.client()
+	if err != nil {
+		return nil, q, err
+	}
+	if len(args) == 1 {
+		q.Filter = args[0]
+	}
+	return client, q, w.apply(&q, cmd)
+}
+
 func checkOutput(o string, allowed ...string) error {
 	for _, a := range allowed {
 		if o == a {
@@ -82,15 +96,8 @@ func newQueryCommand() *cobra.Command {
 			if err := checkOutput(output, "table", "wide", "json", "ndjson", "yaml"); err != nil {
 				return err
 			}
-			client, err := c.client()
+			client, q, err := filterQuery(cmd, &c, &w, args, limit)
 			if err != nil {
-				return err
-			}
-			q := kthttp.Query{Limit: limit}
-			if len(args) == 1 {
-				q.Filter = args[0]
-			}
-			if err := w.apply(&q, cmd); err != nil {
 				return err
 			}
 			var events []kubetrail.Event
@@ -141,7 +148,12 @@ func printEvents(out io.Writer, format string, events []kubetrail.Event) error {
 	}
 	for i := range events {
 		e := &events[i]
-		row := fmt.Sprintf("%s\t%s\t%s\t%s", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), scopeOf(e), e.Category, summary(e))
+		sum := summary(e)
+		if e.Category != kubetrail.CategoryK8s && e.Audit.UserName != "" {
+			// A command or connection of a session a kubectl exec started: who.
+			sum += "  [" + e.Audit.UserName + "]"
+		}
+		row := fmt.Sprintf("%s\t%s\t%s\t%s", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), scopeOf(e), e.Category, sum)
 		if format == "wide" {
 			row += "\t" + e.ID()
 		}

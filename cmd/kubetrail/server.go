@@ -37,6 +37,8 @@ type serverOptions struct {
 	cluster    string
 	retention  map[kubetrail.Category]*time.Duration
 	retainEach time.Duration
+	// matchWindow bounds the time between an exec request and its session's start.
+	matchWindow time.Duration
 }
 
 func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
@@ -46,6 +48,7 @@ func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
 	f.StringVar(&o.tlsKey, "tls-key-file", "", "private key (PEM) of --tls-cert-file")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the embedded store and the admin token")
 	f.StringVar(&o.cluster, "cluster-name", "default", "cluster name for audit events whose webhook URL carries no ?cluster=")
+	f.DurationVar(&o.matchWindow, "exec-match-window", kubetrail.DefaultMatchWindow, "how far apart a kubectl exec request and the start of the process it ran may be, either way (clock skew between control plane and nodes included)")
 	def := kubetrail.DefaultRetention()
 	o.retention = map[kubetrail.Category]*time.Duration{}
 	for _, c := range kubetrail.Categories {
@@ -112,10 +115,14 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 	if err != nil {
 		return nil, err
 	}
+	if o.matchWindow < 0 {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "--exec-match-window must not be negative, not %s", o.matchWindow)
+	}
 	store, err := duckdb.Open(ctx, filepath.Join(o.dataDir, "trail.duckdb"))
 	if err != nil {
 		return nil, err
 	}
+	store.MatchWindow = o.matchWindow
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, store)
@@ -124,7 +131,7 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 		store.Close()
 		return nil, err
 	}
-	srv := &kthttp.Server{Store: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log,
+	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log,
 		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey}
 	addr, err := srv.Listen(o.listen)
 	if err != nil {

@@ -1,0 +1,468 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kubetrail/kubetrail"
+)
+
+// Sessions are kept in a table of their own, one row per session, updated as
+// their events arrive: what the session is (its scope and entry process), how
+// much happened in it, and the Kubernetes request that started it. Attribution
+// is a function of what is stored, recomputed for a pod whenever a session
+// entry or an exec request of that pod is written, in the same transaction:
+// whichever half arrives last completes the pair, and writing either again
+// changes nothing.
+const sessionsSchema = `CREATE TABLE IF NOT EXISTS sessions (
+  id VARCHAR PRIMARY KEY,
+  cluster VARCHAR, node VARCHAR, namespace VARCHAR, workload_kind VARCHAR, workload_name VARCHAR,
+  pod_name VARCHAR, pod_uid VARCHAR, container_id VARCHAR, container_name VARCHAR, image VARCHAR,
+  entry_name VARCHAR, entry_argv VARCHAR[], entry_tty BIGINT,
+  start TIMESTAMP_NS, "end" TIMESTAMP_NS, exit_code BIGINT,
+  first TIMESTAMP_NS NOT NULL, last TIMESTAMP_NS NOT NULL,
+  commands BIGINT NOT NULL, connections BIGINT NOT NULL, file_changes BIGINT NOT NULL,
+  req_audit_id VARCHAR, req_time TIMESTAMP_NS, req_verb VARCHAR, req_subresource VARCHAR, req_user VARCHAR,
+  req_groups VARCHAR[], req_impuser VARCHAR, req_sourceips VARCHAR[], req_useragent VARCHAR
+);
+`
+
+// linkedColumns maps each linked field to its column in the sessions table.
+var linkedColumns = map[string]string{
+	"session.id":            "id",
+	"ka.auditid":            "req_audit_id",
+	"ka.user.name":          "req_user",
+	"ka.user.groups":        "req_groups",
+	"ka.impuser.name":       "req_impuser",
+	"ka.verb":               "req_verb",
+	"ka.target.subresource": "req_subresource",
+	"ka.sourceips":          "req_sourceips",
+	"ka.useragent":          "req_useragent",
+}
+
+// sessionDelta is what one batch adds to a session.
+type sessionDelta struct {
+	id                                  string
+	scope                               *kubetrail.Event // the first event: where the session is
+	entry                               *kubetrail.Event // the entry process' execve, if in the batch
+	exit                                *kubetrail.Event // the entry process' exit, if in the batch
+	first, last                         time.Time
+	commands, connections, fileChanges int64
+}
+
+// podKey names a pod across clusters.
+type podKey struct{ cluster, namespace, pod string }
+
+type timeRange struct{ lo, hi time.Time }
+
+func (r *timeRange) add(t time.Time) {
+	if r.lo.IsZero() || t.Before(r.lo) {
+		r.lo = t
+	}
+	if t.After(r.hi) {
+		r.hi = t
+	}
+}
+
+// updateSessions folds a batch's new events into the sessions table and re-runs
+// attribution for the pods whose sessions or exec requests the batch brought.
+func (s *Store) updateSessions(ctx context.Context, events []*kubetrail.Event) error {
+	deltas := map[string]*sessionDelta{}
+	var order []string
+	touched := map[podKey]*timeRange{}
+	touch := func(k podKey, t time.Time) {
+		if touched[k] == nil {
+			touched[k] = &timeRange{}
+		}
+		touched[k].add(t)
+	}
+	for _, e := range events {
+		if e.Category == kubetrail.CategoryK8s {
+			if sub := e.Audit.Subresource; (sub == "exec" || sub == "attach") && e.Audit.Resource == "pods" {
+				touch(podKey{e.Cluster, e.Audit.TargetNamespace, e.Audit.TargetName}, e.Time)
+			}
+			continue
+		}
+		if e.SessionID == "" {
+			continue
+		}
+		d := deltas[e.SessionID]
+		if d == nil {
+			d = &sessionDelta{id: e.SessionID, scope: e, first: e.Time, last: e.Time}
+			deltas[e.SessionID] = d
+			order = append(order, e.SessionID)
+		}
+		if e.Time.Before(d.first) {
+			d.first = e.Time
+		}
+		if e.Time.After(d.last) {
+			d.last = e.Time
+		}
+		entry := e.Process.ExecID == e.SessionID
+		switch {
+		case e.Category == kubetrail.CategoryProcess && e.Type == "execve":
+			d.commands++
+			if entry {
+				d.entry = e
+				touch(podKey{e.Cluster, e.Namespace, e.PodName}, e.Time)
+			}
+		case e.Category == kubetrail.CategoryProcess && e.Type == "exit":
+			if entry {
+				d.exit = e
+			}
+		case e.Category == kubetrail.CategoryNetwork:
+			d.connections++
+		case e.Category == kubetrail.CategoryFile:
+			d.fileChanges++
+		}
+	}
+	for chunk := range slices.Chunk(order, 200) {
+		if err := s.upsertSessions(ctx, chunk, deltas); err != nil {
+			return err
+		}
+	}
+	keys := make([]podKey, 0, len(touched))
+	for k := range touched {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b podKey) int {
+		return strings.Compare(a.cluster+"/"+a.namespace+"/"+a.pod, b.cluster+"/"+b.namespace+"/"+b.pod)
+	})
+	for _, k := range keys {
+		if err := s.attribute(ctx, k, *touched[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const sessionColumns = 22 // the columns upsertSessions writes, id to file_changes
+
+func (s *Store) upsertSessions(ctx context.Context, ids []string, deltas map[string]*sessionDelta) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO sessions (id, cluster, node, namespace, workload_kind, workload_name, pod_name, pod_uid,
+  container_id, container_name, image, entry_name, entry_argv, entry_tty, start, "end", exit_code, first, last,
+  commands, connections, file_changes) VALUES `)
+	args := make([]any, 0, len(ids)*sessionColumns)
+	for i, id := range ids {
+		d := deltas[id]
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?" + strings.Repeat(", ?", sessionColumns-1) + ")")
+		sc := d.scope
+		args = append(args, id, storedValue(sc.Cluster), storedValue(sc.Node), storedValue(sc.Namespace),
+			storedValue(sc.WorkloadKind), storedValue(sc.WorkloadName), storedValue(sc.PodName), storedValue(sc.PodUID),
+			storedValue(sc.ContainerID), storedValue(sc.ContainerName), storedValue(sc.Image()))
+		if d.entry != nil {
+			args = append(args, storedValue(d.entry.Process.Name), storedValue(d.entry.Process.Argv), d.entry.Process.TTY, d.entry.Time.UTC())
+		} else {
+			args = append(args, nil, nil, nil, nil)
+		}
+		if d.exit != nil {
+			args = append(args, d.exit.Time.UTC(), d.exit.Process.ExitCode)
+		} else {
+			args = append(args, nil, nil)
+		}
+		args = append(args, d.first.UTC(), d.last.UTC(), d.commands, d.connections, d.fileChanges)
+	}
+	// A session's events come from one agent stream in order, so a later batch
+	// only adds; the scope is the same on every event and is kept as first seen.
+	b.WriteString(` ON CONFLICT (id) DO UPDATE SET
+  pod_name = coalesce(sessions.pod_name, excluded.pod_name), namespace = coalesce(sessions.namespace, excluded.namespace),
+  workload_kind = coalesce(sessions.workload_kind, excluded.workload_kind), workload_name = coalesce(sessions.workload_name, excluded.workload_name),
+  container_name = coalesce(sessions.container_name, excluded.container_name), image = coalesce(sessions.image, excluded.image),
+  entry_name = coalesce(excluded.entry_name, sessions.entry_name), entry_argv = coalesce(excluded.entry_argv, sessions.entry_argv),
+  entry_tty = coalesce(excluded.entry_tty, sessions.entry_tty), start = coalesce(excluded.start, sessions.start),
+  "end" = coalesce(excluded."end", sessions."end"), exit_code = coalesce(excluded.exit_code, sessions.exit_code),
+  first = least(sessions.first, excluded.first), last = greatest(sessions.last, excluded.last),
+  commands = sessions.commands + excluded.commands, connections = sessions.connections + excluded.connections,
+  file_changes = sessions.file_changes + excluded.file_changes`)
+	if _, err := s.wconn.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("update sessions: %w", err)
+	}
+	return nil
+}
+
+// attribute re-runs matching for one pod around r. Candidates are read from
+// twice the window either side, and only sessions starting within one window
+// either side are rewritten, so that a session whose request lies just outside
+// r is not unpaired for want of seeing it.
+func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
+	w := s.matchWindow()
+	lo, hi := r.lo.Add(-2*w).UTC(), r.hi.Add(2*w).UTC()
+	rows, err := s.wconn.QueryContext(ctx,
+		`SELECT id, container_name, entry_argv, start, req_audit_id FROM sessions
+		 WHERE cluster IS NOT DISTINCT FROM ? AND namespace = ? AND pod_name = ? AND start BETWEEN ? AND ?`,
+		storedValue(k.cluster), k.namespace, k.pod, lo, hi)
+	if err != nil {
+		return fmt.Errorf("read sessions to attribute: %w", err)
+	}
+	var cands []kubetrail.SessionCandidate
+	current := map[string]string{}
+	for rows.Next() {
+		var id string
+		var container, audit sql.NullString
+		var argv any
+		var start time.Time
+		if err := rows.Scan(&id, &container, &argv, &start, &audit); err != nil {
+			rows.Close()
+			return fmt.Errorf("read sessions to attribute: %w", err)
+		}
+		c := kubetrail.SessionCandidate{ID: id, Cluster: k.cluster, Namespace: k.namespace, PodName: k.pod,
+			ContainerName: container.String, Start: start.UTC()}
+		c.Argv = strs(argv)
+		cands = append(cands, c)
+		current[id] = audit.String
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	filter := kubetrail.And{Terms: []kubetrail.Expr{
+		kubetrail.Comparison{Field: "evt.category", Op: kubetrail.OpEq, Values: []any{"k8s"}},
+		kubetrail.Comparison{Field: "ka.target.resource", Op: kubetrail.OpEq, Values: []any{"pods"}},
+		kubetrail.Comparison{Field: "ka.target.subresource", Op: kubetrail.OpIn, Values: []any{"exec", "attach"}},
+		kubetrail.Comparison{Field: "ka.target.namespace", Op: kubetrail.OpEq, Values: []any{k.namespace}},
+		kubetrail.Comparison{Field: "ka.target.name", Op: kubetrail.OpEq, Values: []any{k.pod}},
+	}}
+	cond, args, err := where(kubetrail.Window{From: lo, To: hi.Add(time.Nanosecond)}, filter)
+	if err != nil {
+		return err
+	}
+	reqEvents, err := queryEvents(ctx, s.wconn, selectEvents("SELECT * FROM events WHERE "+cond, ""), args...)
+	if err != nil {
+		return fmt.Errorf("read exec requests to attribute: %w", err)
+	}
+	var reqs []kubetrail.ExecRequest
+	byAudit := map[string]*kubetrail.Event{}
+	for i := range reqEvents {
+		e := &reqEvents[i]
+		if e.Cluster != k.cluster {
+			continue
+		}
+		byAudit[e.Audit.AuditID] = e
+		reqs = append(reqs, kubetrail.ExecRequest{AuditID: e.Audit.AuditID, Cluster: e.Cluster, Namespace: e.Audit.TargetNamespace,
+			PodName: e.Audit.TargetName, Container: e.Audit.ExecContainer, Command: e.Audit.ExecCommand,
+			Subresource: e.Audit.Subresource, Time: e.Time, Code: e.Audit.ResponseCode})
+	}
+	pairs := kubetrail.MatchSessions(cands, reqs, w)
+	rlo, rhi := r.lo.Add(-w), r.hi.Add(w)
+	for _, c := range cands {
+		if c.Start.Before(rlo) || c.Start.After(rhi) {
+			continue
+		}
+		audit := pairs[c.ID]
+		if audit == current[c.ID] {
+			continue
+		}
+		if audit == "" {
+			if _, err := s.wconn.ExecContext(ctx, `UPDATE sessions SET req_audit_id = NULL, req_time = NULL, req_verb = NULL,
+				req_subresource = NULL, req_user = NULL, req_groups = NULL, req_impuser = NULL, req_sourceips = NULL,
+				req_useragent = NULL WHERE id = ?`, c.ID); err != nil {
+				return fmt.Errorf("unpair session %s: %w", c.ID, err)
+			}
+			continue
+		}
+		e := byAudit[audit]
+		if _, err := s.wconn.ExecContext(ctx, `UPDATE sessions SET req_audit_id = ?, req_time = ?, req_verb = ?,
+			req_subresource = ?, req_user = ?, req_groups = ?, req_impuser = ?, req_sourceips = ?, req_useragent = ? WHERE id = ?`,
+			audit, e.Time.UTC(), storedValue(e.Audit.Verb), storedValue(e.Audit.Subresource), storedValue(e.Audit.UserName),
+			storedValue(e.Audit.UserGroups), storedValue(e.Audit.ImpUserName), storedValue(e.Audit.SourceIPs),
+			storedValue(e.Audit.UserAgent), c.ID); err != nil {
+			return fmt.Errorf("pair session %s with request %s: %w", c.ID, audit, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) matchWindow() time.Duration {
+	if s.MatchWindow > 0 {
+		return s.MatchWindow
+	}
+	return kubetrail.DefaultMatchWindow
+}
+
+const sessionSelect = `SELECT id, cluster, node, namespace, workload_kind, workload_name, pod_name, pod_uid, container_id,
+  container_name, image, entry_name, entry_argv, entry_tty, start, "end", exit_code, first, last, commands, connections,
+  file_changes, req_audit_id, req_time, req_verb, req_subresource, req_user, req_groups, req_impuser, req_sourceips,
+  req_useragent FROM sessions`
+
+func scanSessions(rows *sql.Rows) ([]kubetrail.Session, error) {
+	defer rows.Close()
+	var out []kubetrail.Session
+	for rows.Next() {
+		var ss kubetrail.Session
+		var str [18]sql.NullString
+		var tty, exit sql.NullInt64
+		var start, end, reqTime sql.NullTime
+		var argv, groups, ips any // lists, or nil
+		if err := rows.Scan(&ss.ID, &str[0], &str[1], &str[2], &str[3], &str[4], &str[5], &str[6], &str[7], &str[8], &str[9],
+			&str[10], &argv, &tty, &start, &end, &exit, &ss.First, &ss.Last, &ss.Commands, &ss.Connections, &ss.FileChanges,
+			&str[11], &reqTime, &str[12], &str[13], &str[14], &groups, &str[15], &ips, &str[16]); err != nil {
+			return nil, fmt.Errorf("scan session: %w", err)
+		}
+		ss.Cluster, ss.Node, ss.Namespace, ss.WorkloadKind, ss.WorkloadName = str[0].String, str[1].String, str[2].String, str[3].String, str[4].String
+		ss.PodName, ss.PodUID, ss.ContainerID, ss.ContainerName, ss.Image = str[5].String, str[6].String, str[7].String, str[8].String, str[9].String
+		ss.EntryName, ss.EntryArgv, ss.EntryTTY = str[10].String, strs(argv), tty.Int64
+		ss.First, ss.Last = ss.First.UTC(), ss.Last.UTC()
+		if start.Valid {
+			ss.Start = start.Time.UTC()
+		}
+		if end.Valid {
+			ss.End = end.Time.UTC()
+		}
+		if exit.Valid {
+			ss.ExitCode = &exit.Int64
+		}
+		if str[11].Valid {
+			ss.Request = &kubetrail.SessionRequest{AuditID: str[11].String, Time: reqTime.Time.UTC(), Verb: str[12].String,
+				Subresource: str[13].String, UserName: str[14].String, UserGroups: strs(groups), ImpUserName: str[15].String,
+				SourceIPs: strs(ips), UserAgent: str[16].String}
+		}
+		out = append(out, ss)
+	}
+	return out, rows.Err()
+}
+
+// strs reads a VARCHAR[] value, which is nil for NULL.
+func strs(v any) []string {
+	l, _ := v.([]any)
+	var out []string
+	for _, v := range l {
+		out = append(out, fmt.Sprint(v))
+	}
+	return out
+}
+
+// MaxTraceEvents bounds the events one trace returns; a longer session says it
+// was cut (an implant beaconing for days is one session).
+const MaxTraceEvents = 10000
+
+// Sessions lists the sessions in which some event matches the filter in the
+// window, most recent first.
+func (s *Store) Sessions(ctx context.Context, q kubetrail.SessionQuery) ([]kubetrail.Session, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > MaxLimit {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, MaxLimit)
+	}
+	var conds []string
+	var args []any
+	// A session is in the window when its span overlaps it.
+	if !q.Window.From.IsZero() {
+		conds, args = append(conds, "last >= ?"), append(args, q.Window.From.UTC())
+	}
+	if !q.Window.To.IsZero() {
+		conds, args = append(conds, "first < ?"), append(args, q.Window.To.UTC())
+	}
+	if _, all := q.Filter.(kubetrail.True); q.Filter != nil && !all {
+		cond, fargs, err := where(q.Window, q.Filter)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, "id IN (SELECT session_id FROM events WHERE session_id IS NOT NULL AND "+cond+")")
+		args = append(args, fargs...)
+	}
+	query := sessionSelect
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	query += fmt.Sprintf(" ORDER BY coalesce(start, first) DESC, id LIMIT %d", limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return scanSessions(rows)
+}
+
+// Trace returns a session and its events in time order.
+func (s *Store) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) {
+	rows, err := s.db.QueryContext(ctx, sessionSelect+" WHERE id = ?", id)
+	if err != nil {
+		return nil, fmt.Errorf("read session: %w", err)
+	}
+	found, err := scanSessions(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, kubetrail.Errorf(kubetrail.ENOTFOUND, "no session %s", id)
+	}
+	t := &kubetrail.Trace{Session: found[0]}
+	// The session's span bounds the scan: rows are stored in time order, so
+	// DuckDB skips every block outside it.
+	inner := fmt.Sprintf(`SELECT * FROM events WHERE evt_time BETWEEN ? AND ? AND session_id = ? ORDER BY evt_time, evt_seq LIMIT %d`, MaxTraceEvents+1)
+	events, err := queryEvents(ctx, s.db, selectEvents(inner, "ORDER BY e.evt_time, e.evt_seq"), t.Session.First, t.Session.Last, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > MaxTraceEvents {
+		events, t.Truncated = events[:MaxTraceEvents], true
+	}
+	t.Events = events
+	if r := t.Session.Request; r != nil {
+		for i := range t.Events {
+			r.ApplyTo(&t.Events[i])
+		}
+		req, err := s.Event(ctx, "audit/"+r.AuditID)
+		if err != nil && kubetrail.ErrorCode(err) != kubetrail.ENOTFOUND {
+			return nil, err
+		}
+		t.Request = req
+	}
+	return t, nil
+}
+
+// linkSessions fills in what events carry across session links: on a runtime
+// event, the request that started its session; on an exec request, the session
+// it started.
+func (s *Store) linkSessions(ctx context.Context, events []kubetrail.Event) error {
+	var ids, audits []string
+	for i := range events {
+		e := &events[i]
+		switch {
+		case e.Category == kubetrail.CategoryK8s && (e.Audit.Subresource == "exec" || e.Audit.Subresource == "attach"):
+			audits = append(audits, e.Audit.AuditID)
+		case e.SessionID != "":
+			ids = append(ids, e.SessionID)
+		}
+	}
+	if len(ids) == 0 && len(audits) == 0 {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, sessionSelect+` WHERE req_audit_id IS NOT NULL AND (list_contains(?::VARCHAR[], id) OR list_contains(?::VARCHAR[], req_audit_id))`,
+		slices.Compact(slices.Sorted(slices.Values(ids))), audits)
+	if err != nil {
+		return fmt.Errorf("read linked sessions: %w", err)
+	}
+	found, err := scanSessions(rows)
+	if err != nil {
+		return err
+	}
+	byID := map[string]*kubetrail.Session{}
+	byAudit := map[string]string{}
+	for i := range found {
+		byID[found[i].ID] = &found[i]
+		byAudit[found[i].Request.AuditID] = found[i].ID
+	}
+	for i := range events {
+		e := &events[i]
+		if e.Category == kubetrail.CategoryK8s {
+			if id, ok := byAudit[e.Audit.AuditID]; ok {
+				e.SessionID = id
+			}
+		} else if ss, ok := byID[e.SessionID]; ok {
+			ss.Request.ApplyTo(e)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kubetrail/kubetrail"
+	"github.com/kubetrail/kubetrail/filter"
+)
+
+// sessionScript is one pod's story: two users exec the same shell into it 20 ms
+// apart, each runs a command and one connects out; a liveness probe runs in it
+// too; a third request is forbidden.
+type sessionScript struct {
+	runtime []kubetrail.Event
+	audit   []kubetrail.Event
+}
+
+func newSessionScript() sessionScript {
+	var sc sessionScript
+	seq := uint64(0)
+	ev := func(at time.Time, cat kubetrail.Category, typ, session, execID, name string, argv ...string) kubetrail.Event {
+		seq++
+		return kubetrail.Event{Stream: "node-1.s", Seq: seq, Time: at, Category: cat, Type: typ, Result: "SUCCESS",
+			Cluster: "c1", Node: "node-1", Namespace: "billing", WorkloadKind: "Deployment", WorkloadName: "invoice-api",
+			PodName: "invoice-api-1", PodUID: "uid-1", ContainerID: "c0ffee", ContainerName: "app", SessionID: session,
+			Process: kubetrail.Process{Name: name, Argv: argv, PID: int64(seq), ExecID: execID}}
+	}
+	sc.runtime = []kubetrail.Event{
+		ev(t0.Add(-900*time.Millisecond), kubetrail.CategoryProcess, "execve", "probe", "probe", "cat", "cat", "/tmp/healthy"),
+		ev(t0.Add(85*time.Millisecond), kubetrail.CategoryProcess, "execve", "s-john", "s-john", "bash", "bash"),
+		ev(t0.Add(101*time.Millisecond), kubetrail.CategoryProcess, "execve", "s-jane", "s-jane", "bash", "bash"),
+		ev(t0.Add(5*time.Second), kubetrail.CategoryProcess, "execve", "s-john", "x-curl", "curl", "curl", "http://185.220.101.47/x"),
+	}
+	conn := ev(t0.Add(5*time.Second+30*time.Millisecond), kubetrail.CategoryNetwork, "connect", "s-john", "x-curl", "curl")
+	conn.Network = kubetrail.Network{L4Proto: "tcp", Direction: "outbound", ClientIP: "10.0.0.5", ClientPort: 40000, ServerIP: "185.220.101.47", ServerPort: 80}
+	id := ev(t0.Add(6*time.Second), kubetrail.CategoryProcess, "execve", "s-jane", "x-id", "id", "id")
+	exit := ev(t0.Add(9*time.Second), kubetrail.CategoryProcess, "exit", "s-jane", "s-jane", "bash")
+	sc.runtime = append(sc.runtime, conn, id, exit)
+
+	req := func(id, user string, at time.Time, code int64) kubetrail.Event {
+		return kubetrail.Event{Time: at, Category: kubetrail.CategoryK8s, Type: "get", Cluster: "c1",
+			Audit: kubetrail.Audit{AuditID: id, Stage: "ResponseStarted", StageTime: at, UserName: user, UserGroups: []string{"devs"},
+				Verb: "get", URI: "/api/v1/namespaces/billing/pods/invoice-api-1/exec?command=bash&container=app&stdin=true&tty=true",
+				Resource: "pods", Subresource: "exec", TargetNamespace: "billing", TargetName: "invoice-api-1",
+				SourceIPs: []string{"66.249.64.55"}, UserAgent: "kubectl/v1.33.13", ResponseCode: code,
+				ExecCommand: []string{"bash"}, ExecContainer: "app"}}
+	}
+	sc.audit = []kubetrail.Event{
+		req("a-john", "john.doe", t0, 101),
+		req("a-jane", "jane", t0.Add(20*time.Millisecond), 101),
+		req("a-mallory", "mallory", t0.Add(40*time.Millisecond), 403),
+	}
+	return sc
+}
+
+func TestSessionsAttributedWhicheverHalfArrivesFirst(t *testing.T) {
+	for _, order := range []string{"audit first", "runtime first", "interleaved", "twice"} {
+		t.Run(order, func(t *testing.T) {
+			s, path := openTest(t)
+			ctx := context.Background()
+			sc := newSessionScript()
+			var batches [][]kubetrail.Event
+			switch order {
+			case "audit first":
+				batches = [][]kubetrail.Event{sc.audit, sc.runtime}
+			case "runtime first":
+				// Audit batches wait up to 30 s in the API server: the session is
+				// over before its request is stored.
+				batches = [][]kubetrail.Event{sc.runtime, sc.audit}
+			case "interleaved":
+				batches = [][]kubetrail.Event{sc.audit[1:2], sc.runtime[:2], sc.audit[2:], sc.runtime[2:], sc.audit[:1]}
+			case "twice":
+				batches = [][]kubetrail.Event{sc.runtime, sc.audit, sc.runtime, sc.audit}
+			}
+			for _, b := range batches {
+				if _, err := s.Write(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkSessions(t, s)
+			// And after a restart, from disk.
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			checkSessions(t, s2)
+		})
+	}
+}
+
+func checkSessions(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	all, err := s.Sessions(ctx, kubetrail.SessionQuery{Filter: kubetrail.True{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ss := range all {
+		user := "-"
+		if ss.Request != nil {
+			user = ss.Request.UserName
+		}
+		got[ss.ID] = user
+	}
+	want := map[string]string{"s-john": "john.doe", "s-jane": "jane", "probe": "-"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sessions → users: got %v, want %v", got, want)
+	}
+
+	tr, err := s.Trace(ctx, "s-john")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := tr.Session
+	if ss.Commands != 2 || ss.Connections != 1 || ss.EntryName != "bash" || !ss.Start.Equal(t0.Add(85*time.Millisecond)) ||
+		ss.PodName != "invoice-api-1" || ss.WorkloadName != "invoice-api" || ss.Request.AuditID != "a-john" ||
+		fmt.Sprint(ss.Request.SourceIPs) != "[66.249.64.55]" || fmt.Sprint(ss.Request.UserGroups) != "[devs]" {
+		t.Errorf("john's session: %+v request %+v", ss, ss.Request)
+	}
+	if len(tr.Events) != 3 || tr.Request == nil || tr.Request.Audit.UserName != "john.doe" || tr.Request.SessionID != "s-john" {
+		t.Fatalf("john's trace: %d events, request %+v", len(tr.Events), tr.Request)
+	}
+	for _, e := range tr.Events {
+		if e.Audit.UserName != "john.doe" || e.Audit.AuditID != "a-john" {
+			t.Errorf("trace event %s %s carries user %q", e.Type, e.Process.Name, e.Audit.UserName)
+		}
+	}
+	jane, err := s.Trace(ctx, "s-jane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jane.Session.End.IsZero() || jane.Session.ExitCode == nil || *jane.Session.ExitCode != 0 || jane.Session.Commands != 2 {
+		t.Errorf("jane's session: %+v", jane.Session)
+	}
+
+	// Session-borne fields filter activity, and search results carry them.
+	for _, tc := range []struct {
+		filter string
+		want   int
+	}{
+		{"ka.user.name = john.doe and evt.category = network", 1},
+		{"ka.user.name = john.doe", 4}, // the request itself, bash, curl and its connection
+		{"ka.user.name = jane and evt.type = execve", 2},
+		{"not ka.user.name exists and evt.category = process", 1}, // the probe
+		{"ka.sourceips = 66.249.64.55 and proc.name = curl", 2}, // curl and its connection
+		{"session.id = s-jane", 4}, // three events and the request that started it
+	} {
+		expr, err := filter.Parse(tc.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.Search(ctx, kubetrail.SearchQuery{Filter: expr, Limit: 100})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.filter, err)
+		}
+		if len(page.Events) != tc.want {
+			t.Errorf("%s: %d events, want %d", tc.filter, len(page.Events), tc.want)
+		}
+		for _, e := range page.Events {
+			if e.Category == kubetrail.CategoryNetwork && e.Audit.UserName != "john.doe" {
+				t.Errorf("%s: connection without its user: %+v", tc.filter, e.Audit)
+			}
+		}
+	}
+	expr, _ := filter.Parse("proc.name = curl")
+	found, err := s.Sessions(ctx, kubetrail.SessionQuery{Filter: expr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].ID != "s-john" {
+		t.Errorf("sessions with curl: %+v", found)
+	}
+}
