@@ -2,6 +2,8 @@ package kubetrail
 
 import (
 	"context"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -48,8 +50,13 @@ type Session struct {
 	FileChanges int64 `json:"file_changes"`
 
 	// Request is the Kubernetes request that started the session; nil when none
-	// matched (a liveness probe, crictl exec on the node, the container's init).
+	// matched (a liveness probe, crictl exec on the node, the container's init),
+	// or when several fit equally well.
 	Request *SessionRequest `json:"request,omitempty"`
+	// MaybeUsers, when set, are the users whose exec requests fit the session
+	// equally well: the audit log and the sensor cannot tell which one it was
+	// (the same command in the same pod within milliseconds), so none is named.
+	MaybeUsers []string `json:"maybe_users,omitempty"`
 }
 
 // SessionRequest is the Kubernetes exec or attach request behind a session.
@@ -67,6 +74,9 @@ type SessionRequest struct {
 
 // Attribution says in words who is behind the session, for tables.
 func (s *Session) Attribution() string {
+	if s.Request == nil && len(s.MaybeUsers) > 0 {
+		return "kubectl exec by one of " + strings.Join(s.MaybeUsers, ", ") + " (cannot tell which)"
+	}
 	if s.Request == nil {
 		return "no Kubernetes request (probe, node or runtime)"
 	}
@@ -120,6 +130,7 @@ type SessionCandidate struct {
 	ContainerName string
 	Argv          []string
 	Start         time.Time
+	End           time.Time // when the entry process exited; zero when not (yet) known
 }
 
 // ExecRequest is what matching needs of a pods/exec or pods/attach request.
@@ -132,7 +143,8 @@ type ExecRequest struct {
 	Command     []string
 	Subresource string
 	Time        time.Time
-	Code        int64 // the response code; 0 before the response started
+	End         time.Time // when the stream closed (ResponseComplete); zero when not (yet) known
+	Code        int64     // the response code; 0 before the response started
 }
 
 // Started reports whether the request may have started a process: it was not
@@ -143,16 +155,19 @@ func (r *ExecRequest) Started() bool {
 
 // MatchSessions pairs exec requests with the sessions they started: same pod and
 // container, the session's entry argv equal to the request's command, the entry
-// starting within window of the request. Requests and sessions of one pod and
-// command are paired in order, at most one each, keeping as many pairs as the
-// window allows and, among those, the closest in time: two users running the
-// same command in the same pod at once each get their own session, and a probe
-// running that command too stays unpaired. The result depends only on the
-// candidates, never on the order they arrived in, so that re-running it when a
-// late request or session arrives changes only what that arrival decides.
+// starting within window of the request and, where both are known, exiting
+// within window of the request's stream closing (ResponseComplete). Among the
+// requests and sessions of one pod and command it keeps as many pairs as the
+// window allows and, among those, the closest: the least sum of squared
+// distances, which pairs them in order when only start times are known (two
+// people opening the same shell in one pod a few milliseconds apart) and lets
+// the ends decide when the runtime started them out of order. A probe running
+// the same command stays unpaired. The result depends only on the candidates,
+// never on the order they arrived in, so re-running it when a late request or
+// session arrives changes only what that arrival decides.
 //
-// It returns session id → audit id.
-func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window time.Duration) map[string]string {
+// It returns session id → the request that started it.
+func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window time.Duration) map[string]Match {
 	type key struct{ cluster, ns, pod, cmd string }
 	bySessionKey := map[key][]int{}
 	for i, s := range sessions {
@@ -168,7 +183,7 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 		k := key{r.Cluster, r.Namespace, r.PodName, strings.Join(r.Command, "\x00")}
 		byRequestKey[k] = append(byRequestKey[k], i)
 	}
-	out := map[string]string{}
+	out := map[string]Match{}
 	for k, ri := range byRequestKey {
 		si := bySessionKey[k]
 		if len(si) == 0 {
@@ -186,78 +201,158 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 			}
 			return strings.Compare(sessions[a].ID, sessions[b].ID)
 		})
-		for _, p := range alignInOrder(len(ri), len(si), func(i, j int) (time.Duration, bool) {
+		// misalignment is how far apart the pair's start and, where both are
+		// known, its ends are; false when beyond the window.
+		misalignment := func(i, j int) (start, end time.Duration, ok bool) {
 			r, s := &requests[ri[i]], &sessions[si[j]]
 			if r.Container != "" && s.ContainerName != "" && r.Container != s.ContainerName {
-				return 0, false
+				return 0, 0, false
 			}
-			d := s.Start.Sub(r.Time)
-			if d < 0 {
-				d = -d
+			start = s.Start.Sub(r.Time).Abs()
+			if start > window {
+				return 0, 0, false
 			}
-			return d, d <= window
-		}) {
-			out[sessions[si[p[1]]].ID] = requests[ri[p[0]]].AuditID
+			if !r.End.IsZero() && !s.End.IsZero() {
+				end = s.End.Sub(r.End).Abs()
+				if end > window {
+					return 0, 0, false // that stream closed long before or after this process ended
+				}
+			}
+			return start, end, true
+		}
+		pairs := assign(len(ri), len(si), func(i, j int) (float64, bool) {
+			start, end, ok := misalignment(i, j)
+			return start.Seconds()*start.Seconds() + end.Seconds()*end.Seconds(), ok
+		})
+		// Two pairs whose swap fits the times about as well are a guess either
+		// way: both sessions are left unattributed, with the people they may be.
+		rows := slices.Sorted(maps.Keys(pairs))
+		ambiguous := map[int][]int{} // row → other rows it could swap with
+		for x, i := range rows {
+			for _, k := range rows[x+1:] {
+				a, b := pairs[i], pairs[k]
+				s1, e1, _ := misalignment(i, a)
+				s2, e2, _ := misalignment(k, b)
+				s3, e3, ok3 := misalignment(i, b)
+				s4, e4, ok4 := misalignment(k, a)
+				if ok3 && ok4 && (s3+e3+s4+e4)-(s1+e1+s2+e2) < AmbiguityMargin {
+					ambiguous[i] = append(ambiguous[i], k)
+					ambiguous[k] = append(ambiguous[k], i)
+				}
+			}
+		}
+		for _, i := range rows {
+			m := Match{AuditID: requests[ri[i]].AuditID}
+			for _, k := range ambiguous[i] {
+				m.Alternatives = append(m.Alternatives, requests[ri[k]].AuditID)
+			}
+			out[sessions[si[pairs[i]]].ID] = m
 		}
 	}
 	return out
 }
 
-// alignInOrder pairs the items of two time-ordered sequences without crossing
-// (the i-th request cannot take a session earlier than the one an earlier request
-// took), maximising the number of pairs, then minimising their total distance.
-// A dynamic programme over the two sequences: they are short (one pod, one
-// command, a few seconds either side).
-func alignInOrder(n, m int, cost func(i, j int) (time.Duration, bool)) [][2]int {
-	type cell struct {
-		pairs int
-		dist  time.Duration
-		move  byte // 1: pair i-1 with j-1; 2: skip request i-1; 3: skip session j-1
-	}
-	better := func(a, b cell) bool { return a.pairs > b.pairs || (a.pairs == b.pairs && a.dist < b.dist) }
-	dp := make([][]cell, n+1)
-	for i := range dp {
-		dp[i] = make([]cell, m+1)
-	}
-	for i := 0; i <= n; i++ {
-		for j := 0; j <= m; j++ {
-			if i == 0 && j == 0 {
-				continue
-			}
-			var best cell
-			set := false
-			if i > 0 {
-				best, set = cell{dp[i-1][j].pairs, dp[i-1][j].dist, 2}, true
-			}
-			if j > 0 {
-				c := cell{dp[i][j-1].pairs, dp[i][j-1].dist, 3}
-				if !set || better(c, best) {
-					best, set = c, true
+// AmbiguityMargin is how much better one pairing of two sessions with two
+// requests must fit their times than the swapped pairing to be taken: below
+// it, the delays of the API server, the kubelet and the runtime could account
+// for either.
+const AmbiguityMargin = 20 * time.Millisecond
+
+// Match is the request a session was paired with. When Alternatives is not
+// empty, other requests fit the session's times about as well: which one
+// started it cannot be told from the audit log and the sensor.
+type Match struct {
+	AuditID      string
+	Alternatives []string
+}
+
+// Ambiguous reports whether the pairing is a guess.
+func (m Match) Ambiguous() bool { return len(m.Alternatives) > 0 }
+
+// assign pairs n rows with m columns, each at most once, through the allowed
+// edges: as many pairs as possible, then the least total cost. It returns row →
+// column. The Hungarian method on a square matrix where each row and column may
+// also go unpaired at a cost larger than any real pair's, so fewer unpaired
+// always wins; groups are small (one pod, one command, seconds either side).
+func assign(n, m int, cost func(i, j int) (float64, bool)) map[int]int {
+	const unpaired = 1e6 // seconds², beyond any two squared windows
+	const forbidden = 1e12
+	size := n + m
+	a := make([][]float64, size)
+	for i := range a {
+		a[i] = make([]float64, size)
+		for j := range a[i] {
+			switch {
+			case i < n && j < m:
+				if c, ok := cost(i, j); ok {
+					a[i][j] = c
+				} else {
+					a[i][j] = forbidden
+				}
+			case i < n: // request i left unpaired
+				a[i][j] = forbidden
+				if j-m == i {
+					a[i][j] = unpaired
+				}
+			case j < m: // session j left unpaired
+				a[i][j] = forbidden
+				if i-n == j {
+					a[i][j] = unpaired
 				}
 			}
-			if i > 0 && j > 0 {
-				if d, ok := cost(i-1, j-1); ok {
-					c := cell{dp[i-1][j-1].pairs + 1, dp[i-1][j-1].dist + d, 1}
-					if better(c, best) {
-						best = c
-					}
+		}
+	}
+	// Potentials u, v and the column each row takes, 1-based with column 0 as
+	// the free start, as in the classic O(n³) formulation.
+	u, v := make([]float64, size+1), make([]float64, size+1)
+	p, way := make([]int, size+1), make([]int, size+1)
+	for i := 1; i <= size; i++ {
+		p[0] = i
+		j0 := 0
+		minv := make([]float64, size+1)
+		used := make([]bool, size+1)
+		for j := range minv {
+			minv[j] = math.Inf(1)
+		}
+		for {
+			used[j0] = true
+			i0, delta, j1 := p[j0], math.Inf(1), 0
+			for j := 1; j <= size; j++ {
+				if used[j] {
+					continue
+				}
+				if cur := a[i0-1][j-1] - u[i0] - v[j]; cur < minv[j] {
+					minv[j], way[j] = cur, j0
+				}
+				if minv[j] < delta {
+					delta, j1 = minv[j], j
 				}
 			}
-			dp[i][j] = best
+			for j := 0; j <= size; j++ {
+				if used[j] {
+					u[p[j]] += delta
+					v[j] -= delta
+				} else {
+					minv[j] -= delta
+				}
+			}
+			j0 = j1
+			if p[j0] == 0 {
+				break
+			}
+		}
+		for j0 != 0 {
+			j1 := way[j0]
+			p[j0] = p[j1]
+			j0 = j1
 		}
 	}
-	var pairs [][2]int
-	for i, j := n, m; i > 0 || j > 0; {
-		switch dp[i][j].move {
-		case 1:
-			pairs = append(pairs, [2]int{i - 1, j - 1})
-			i, j = i-1, j-1
-		case 2:
-			i--
-		default:
-			j--
+	out := map[int]int{}
+	for j := 1; j <= size; j++ {
+		i := p[j] - 1
+		if i >= 0 && i < n && j-1 < m && a[i][j-1] < forbidden {
+			out[i] = j - 1
 		}
 	}
-	slices.Reverse(pairs)
-	return pairs
+	return out
 }

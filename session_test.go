@@ -15,6 +15,8 @@ func TestMatchSessions(t *testing.T) {
 	req := func(id, pod string, ms int, argv ...string) ExecRequest {
 		return ExecRequest{AuditID: id, Cluster: "c", Namespace: "billing", PodName: pod, Container: "app", Command: argv, Subresource: "exec", Time: at(ms), Code: 101}
 	}
+	ended := func(s SessionCandidate, ms int) SessionCandidate { s.End = at(ms); return s }
+	completed := func(r ExecRequest, ms int) ExecRequest { r.End = at(ms); return r }
 	forbidden := req("r-forbidden", "p1", 0, "bash")
 	forbidden.Code = 403
 	attach := req("r-attach", "p1", 0)
@@ -40,11 +42,49 @@ func TestMatchSessions(t *testing.T) {
 		{"other container", []SessionCandidate{sess("s1", "p1", 90, "bash")}, []ExecRequest{otherContainer}, map[string]string{}},
 		{"default container", []SessionCandidate{sess("s1", "p1", 90, "bash")}, []ExecRequest{noContainer}, map[string]string{"s1": "r-default"}},
 		{
-			// Greedy nearest would give r2 the first session (70 ms) and r1 the second.
-			"two users, same command, 10 ms apart",
+			// Both shells started after both requests: either pairing fits the
+			// start times as well, so neither session is pinned on one person
+			// while they run.
+			"two users, same command, 10 ms apart, both running",
 			[]SessionCandidate{sess("s1", "p1", 80, "bash"), sess("s2", "p1", 95, "bash")},
 			[]ExecRequest{req("r2", "p1", 10, "bash"), req("r1", "p1", 0, "bash")},
+			map[string]string{"s1": "r1?r2", "s2": "r2?r1"},
+		},
+		{
+			// Once they exit, their streams close at different times.
+			"two users, same command, 10 ms apart, ended",
+			[]SessionCandidate{ended(sess("s1", "p1", 80, "bash"), 64000), ended(sess("s2", "p1", 95, "bash"), 30000)},
+			[]ExecRequest{completed(req("r2", "p1", 10, "bash"), 30020), completed(req("r1", "p1", 0, "bash"), 64015)},
 			map[string]string{"s1": "r1", "s2": "r2"},
+		},
+		{
+			// Started and ended within milliseconds of each other: a guess either way.
+			"two users, same command, ended together",
+			[]SessionCandidate{ended(sess("s1", "p1", 80, "bash"), 9010), ended(sess("s2", "p1", 95, "bash"), 9015)},
+			[]ExecRequest{completed(req("r1", "p1", 0, "bash"), 9030), completed(req("r2", "p1", 10, "bash"), 9031)},
+			map[string]string{"s1": "r1?r2", "s2": "r2?r1"},
+		},
+		{
+			// One request a second later: its shell cannot be the first one.
+			"same command, a second apart",
+			[]SessionCandidate{sess("s1", "p1", 80, "bash"), sess("s2", "p1", 1090, "bash")},
+			[]ExecRequest{req("r1", "p1", 0, "bash"), req("r2", "p1", 1000, "bash")},
+			map[string]string{"s1": "r1", "s2": "r2"},
+		},
+		{
+			// The runtime started the second request's shell first; the streams
+			// closing when each shell exits say which is whose.
+			"started out of order, the ends decide",
+			[]SessionCandidate{ended(sess("sA", "p1", 95, "bash"), 5005), ended(sess("sB", "p1", 80, "bash"), 9003)},
+			[]ExecRequest{completed(req("r1", "p1", 0, "bash"), 5000), completed(req("r2", "p1", 10, "bash"), 9000)},
+			map[string]string{"sA": "r1", "sB": "r2"},
+		},
+		{
+			// A stream that closed seconds away from the shell's exit is not its stream.
+			"ends too far apart",
+			[]SessionCandidate{ended(sess("s1", "p1", 90, "bash"), 20000)},
+			[]ExecRequest{completed(req("r1", "p1", 0, "bash"), 5000)},
+			map[string]string{},
 		},
 		{
 			"two users, different commands",
@@ -67,7 +107,7 @@ func TestMatchSessions(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := MatchSessions(tc.sessions, tc.requests, DefaultMatchWindow)
+			got := flat(MatchSessions(tc.sessions, tc.requests, DefaultMatchWindow))
 			if !maps.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
@@ -80,9 +120,22 @@ func TestMatchSessions(t *testing.T) {
 			for i, j := 0, len(ss)-1; i < j; i, j = i+1, j-1 {
 				ss[i], ss[j] = ss[j], ss[i]
 			}
-			if got := MatchSessions(ss, rs, DefaultMatchWindow); !maps.Equal(got, tc.want) {
+			if got := flat(MatchSessions(ss, rs, DefaultMatchWindow)); !maps.Equal(got, tc.want) {
 				t.Errorf("reversed input: got %v, want %v", got, tc.want)
 			}
 		})
 	}
+}
+
+// flat writes a match as its audit id, followed by "?" and the alternatives when
+// it is ambiguous.
+func flat(m map[string]Match) map[string]string {
+	out := map[string]string{}
+	for id, x := range m {
+		out[id] = x.AuditID
+		for _, alt := range x.Alternatives {
+			out[id] += "?" + alt
+		}
+	}
+	return out
 }

@@ -127,6 +127,8 @@ func schemaSQL() string {
 );
 `)
 	b.WriteString(sessionsSchema)
+	// Data dirs written before the column existed.
+	b.WriteString("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS req_candidates VARCHAR[];\n")
 	b.WriteString("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);\n")
 	return b.String()
 }

@@ -27,7 +27,8 @@ const sessionsSchema = `CREATE TABLE IF NOT EXISTS sessions (
   first TIMESTAMP_NS NOT NULL, last TIMESTAMP_NS NOT NULL,
   commands BIGINT NOT NULL, connections BIGINT NOT NULL, file_changes BIGINT NOT NULL,
   req_audit_id VARCHAR, req_time TIMESTAMP_NS, req_verb VARCHAR, req_subresource VARCHAR, req_user VARCHAR,
-  req_groups VARCHAR[], req_impuser VARCHAR, req_sourceips VARCHAR[], req_useragent VARCHAR
+  req_groups VARCHAR[], req_impuser VARCHAR, req_sourceips VARCHAR[], req_useragent VARCHAR,
+  req_candidates VARCHAR[]
 );
 `
 
@@ -46,11 +47,11 @@ var linkedColumns = map[string]string{
 
 // sessionDelta is what one batch adds to a session.
 type sessionDelta struct {
-	id                                  string
-	scope                               *kubetrail.Event // the first event: where the session is
-	entry                               *kubetrail.Event // the entry process' execve, if in the batch
-	exit                                *kubetrail.Event // the entry process' exit, if in the batch
-	first, last                         time.Time
+	id                                 string
+	scope                              *kubetrail.Event // the first event: where the session is
+	entry                              *kubetrail.Event // the entry process' execve, if in the batch
+	exit                               *kubetrail.Event // the entry process' exit, if in the batch
+	first, last                        time.Time
 	commands, connections, fileChanges int64
 }
 
@@ -125,6 +126,21 @@ func (s *Store) updateSessions(ctx context.Context, events []*kubetrail.Event) e
 			return err
 		}
 	}
+	// An entry's exit decides between sessions that started too close to tell
+	// apart: re-run attribution around the session's start.
+	for _, id := range order {
+		d := deltas[id]
+		if d.exit == nil || d.entry != nil {
+			continue
+		}
+		var start sql.NullTime
+		if err := s.wconn.QueryRowContext(ctx, `SELECT start FROM sessions WHERE id = ?`, id).Scan(&start); err != nil {
+			return fmt.Errorf("read session %s: %w", id, err)
+		}
+		if start.Valid {
+			touch(podKey{d.exit.Cluster, d.exit.Namespace, d.exit.PodName}, start.Time.UTC())
+		}
+	}
 	keys := make([]podKey, 0, len(touched))
 	for k := range touched {
 		keys = append(keys, k)
@@ -196,7 +212,7 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 	w := s.matchWindow()
 	lo, hi := r.lo.Add(-2*w).UTC(), r.hi.Add(2*w).UTC()
 	rows, err := s.wconn.QueryContext(ctx,
-		`SELECT id, container_name, entry_argv, start, req_audit_id FROM sessions
+		`SELECT id, container_name, entry_argv, start, "end", coalesce(req_audit_id, array_to_string(req_candidates, '?')) FROM sessions
 		 WHERE cluster IS NOT DISTINCT FROM ? AND namespace = ? AND pod_name = ? AND start BETWEEN ? AND ?`,
 		storedValue(k.cluster), k.namespace, k.pod, lo, hi)
 	if err != nil {
@@ -209,12 +225,16 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 		var container, audit sql.NullString
 		var argv any
 		var start time.Time
-		if err := rows.Scan(&id, &container, &argv, &start, &audit); err != nil {
+		var end sql.NullTime
+		if err := rows.Scan(&id, &container, &argv, &start, &end, &audit); err != nil {
 			rows.Close()
 			return fmt.Errorf("read sessions to attribute: %w", err)
 		}
 		c := kubetrail.SessionCandidate{ID: id, Cluster: k.cluster, Namespace: k.namespace, PodName: k.pod,
 			ContainerName: container.String, Start: start.UTC()}
+		if end.Valid {
+			c.End = end.Time.UTC()
+		}
 		c.Argv = strs(argv)
 		cands = append(cands, c)
 		current[id] = audit.String
@@ -248,9 +268,13 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 			continue
 		}
 		byAudit[e.Audit.AuditID] = e
-		reqs = append(reqs, kubetrail.ExecRequest{AuditID: e.Audit.AuditID, Cluster: e.Cluster, Namespace: e.Audit.TargetNamespace,
+		r := kubetrail.ExecRequest{AuditID: e.Audit.AuditID, Cluster: e.Cluster, Namespace: e.Audit.TargetNamespace,
 			PodName: e.Audit.TargetName, Container: e.Audit.ExecContainer, Command: e.Audit.ExecCommand,
-			Subresource: e.Audit.Subresource, Time: e.Time, Code: e.Audit.ResponseCode})
+			Subresource: e.Audit.Subresource, Time: e.Time, Code: e.Audit.ResponseCode}
+		if e.Audit.Stage == "ResponseComplete" {
+			r.End = e.Audit.StageTime // the stream closed: the process it ran has ended
+		}
+		reqs = append(reqs, r)
 	}
 	pairs := kubetrail.MatchSessions(cands, reqs, w)
 	rlo, rhi := r.lo.Add(-w), r.hi.Add(w)
@@ -258,25 +282,38 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 		if c.Start.Before(rlo) || c.Start.After(rhi) {
 			continue
 		}
-		audit := pairs[c.ID]
-		if audit == current[c.ID] {
+		m, paired := pairs[c.ID]
+		var candidates []string // the people an ambiguous session may be
+		if m.Ambiguous() {
+			for _, id := range append([]string{m.AuditID}, m.Alternatives...) {
+				candidates = append(candidates, byAudit[id].Audit.UserName)
+			}
+			slices.Sort(candidates)
+			candidates = slices.Compact(candidates)
+		}
+		state := m.AuditID
+		if candidates != nil {
+			state = strings.Join(candidates, "?")
+		}
+		if state == current[c.ID] {
 			continue
 		}
-		if audit == "" {
+		if !paired || candidates != nil {
 			if _, err := s.wconn.ExecContext(ctx, `UPDATE sessions SET req_audit_id = NULL, req_time = NULL, req_verb = NULL,
 				req_subresource = NULL, req_user = NULL, req_groups = NULL, req_impuser = NULL, req_sourceips = NULL,
-				req_useragent = NULL WHERE id = ?`, c.ID); err != nil {
+				req_useragent = NULL, req_candidates = ? WHERE id = ?`, storedValue(candidates), c.ID); err != nil {
 				return fmt.Errorf("unpair session %s: %w", c.ID, err)
 			}
 			continue
 		}
-		e := byAudit[audit]
+		e := byAudit[m.AuditID]
 		if _, err := s.wconn.ExecContext(ctx, `UPDATE sessions SET req_audit_id = ?, req_time = ?, req_verb = ?,
-			req_subresource = ?, req_user = ?, req_groups = ?, req_impuser = ?, req_sourceips = ?, req_useragent = ? WHERE id = ?`,
-			audit, e.Time.UTC(), storedValue(e.Audit.Verb), storedValue(e.Audit.Subresource), storedValue(e.Audit.UserName),
+			req_subresource = ?, req_user = ?, req_groups = ?, req_impuser = ?, req_sourceips = ?, req_useragent = ?,
+			req_candidates = NULL WHERE id = ?`,
+			m.AuditID, e.Time.UTC(), storedValue(e.Audit.Verb), storedValue(e.Audit.Subresource), storedValue(e.Audit.UserName),
 			storedValue(e.Audit.UserGroups), storedValue(e.Audit.ImpUserName), storedValue(e.Audit.SourceIPs),
 			storedValue(e.Audit.UserAgent), c.ID); err != nil {
-			return fmt.Errorf("pair session %s with request %s: %w", c.ID, audit, err)
+			return fmt.Errorf("pair session %s with request %s: %w", c.ID, m.AuditID, err)
 		}
 	}
 	return nil
@@ -292,7 +329,7 @@ func (s *Store) matchWindow() time.Duration {
 const sessionSelect = `SELECT id, cluster, node, namespace, workload_kind, workload_name, pod_name, pod_uid, container_id,
   container_name, image, entry_name, entry_argv, entry_tty, start, "end", exit_code, first, last, commands, connections,
   file_changes, req_audit_id, req_time, req_verb, req_subresource, req_user, req_groups, req_impuser, req_sourceips,
-  req_useragent FROM sessions`
+  req_useragent, req_candidates FROM sessions`
 
 func scanSessions(rows *sql.Rows) ([]kubetrail.Session, error) {
 	defer rows.Close()
@@ -302,10 +339,10 @@ func scanSessions(rows *sql.Rows) ([]kubetrail.Session, error) {
 		var str [18]sql.NullString
 		var tty, exit sql.NullInt64
 		var start, end, reqTime sql.NullTime
-		var argv, groups, ips any // lists, or nil
+		var argv, groups, ips, candidates any // lists, or nil
 		if err := rows.Scan(&ss.ID, &str[0], &str[1], &str[2], &str[3], &str[4], &str[5], &str[6], &str[7], &str[8], &str[9],
 			&str[10], &argv, &tty, &start, &end, &exit, &ss.First, &ss.Last, &ss.Commands, &ss.Connections, &ss.FileChanges,
-			&str[11], &reqTime, &str[12], &str[13], &str[14], &groups, &str[15], &ips, &str[16]); err != nil {
+			&str[11], &reqTime, &str[12], &str[13], &str[14], &groups, &str[15], &ips, &str[16], &candidates); err != nil {
 			return nil, fmt.Errorf("scan session: %w", err)
 		}
 		ss.Cluster, ss.Node, ss.Namespace, ss.WorkloadKind, ss.WorkloadName = str[0].String, str[1].String, str[2].String, str[3].String, str[4].String
@@ -321,6 +358,7 @@ func scanSessions(rows *sql.Rows) ([]kubetrail.Session, error) {
 		if exit.Valid {
 			ss.ExitCode = &exit.Int64
 		}
+		ss.MaybeUsers = strs(candidates)
 		if str[11].Valid {
 			ss.Request = &kubetrail.SessionRequest{AuditID: str[11].String, Time: reqTime.Time.UTC(), Verb: str[12].String,
 				Subresource: str[13].String, UserName: str[14].String, UserGroups: strs(groups), ImpUserName: str[15].String,

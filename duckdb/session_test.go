@@ -38,7 +38,8 @@ func newSessionScript() sessionScript {
 	conn.Network = kubetrail.Network{L4Proto: "tcp", Direction: "outbound", ClientIP: "10.0.0.5", ClientPort: 40000, ServerIP: "185.220.101.47", ServerPort: 80}
 	id := ev(t0.Add(6*time.Second), kubetrail.CategoryProcess, "execve", "s-jane", "x-id", "id", "id")
 	exit := ev(t0.Add(9*time.Second), kubetrail.CategoryProcess, "exit", "s-jane", "s-jane", "bash")
-	sc.runtime = append(sc.runtime, conn, id, exit)
+	johnExit := ev(t0.Add(20*time.Second), kubetrail.CategoryProcess, "exit", "s-john", "s-john", "bash")
+	sc.runtime = append(sc.runtime, conn, id, exit, johnExit)
 
 	req := func(id, user string, at time.Time, code int64) kubetrail.Event {
 		return kubetrail.Event{Time: at, Category: kubetrail.CategoryK8s, Type: "get", Cluster: "c1",
@@ -48,10 +49,16 @@ func newSessionScript() sessionScript {
 				SourceIPs: []string{"66.249.64.55"}, UserAgent: "kubectl/v1.33.13", ResponseCode: code,
 				ExecCommand: []string{"bash"}, ExecContainer: "app"}}
 	}
+	// The two shells started 16 ms apart for requests 20 ms apart: only the
+	// streams closing as each shell exits tell whose is whose.
+	complete := func(e kubetrail.Event, at time.Time) kubetrail.Event {
+		e.Audit.Stage, e.Audit.StageTime = "ResponseComplete", at
+		return e
+	}
+	john, jane := req("a-john", "john.doe", t0, 101), req("a-jane", "jane", t0.Add(20*time.Millisecond), 101)
 	sc.audit = []kubetrail.Event{
-		req("a-john", "john.doe", t0, 101),
-		req("a-jane", "jane", t0.Add(20*time.Millisecond), 101),
-		req("a-mallory", "mallory", t0.Add(40*time.Millisecond), 403),
+		john, jane, req("a-mallory", "mallory", t0.Add(40*time.Millisecond), 403),
+		complete(jane, t0.Add(9*time.Second+12*time.Millisecond)), complete(john, t0.Add(20*time.Second+9*time.Millisecond)),
 	}
 	return sc
 }
@@ -125,7 +132,7 @@ func checkSessions(t *testing.T, s *Store) {
 		fmt.Sprint(ss.Request.SourceIPs) != "[66.249.64.55]" || fmt.Sprint(ss.Request.UserGroups) != "[devs]" {
 		t.Errorf("john's session: %+v request %+v", ss, ss.Request)
 	}
-	if len(tr.Events) != 3 || tr.Request == nil || tr.Request.Audit.UserName != "john.doe" || tr.Request.SessionID != "s-john" {
+	if len(tr.Events) != 4 || tr.Request == nil || tr.Request.Audit.UserName != "john.doe" || tr.Request.SessionID != "s-john" {
 		t.Fatalf("john's trace: %d events, request %+v", len(tr.Events), tr.Request)
 	}
 	for _, e := range tr.Events {
@@ -147,11 +154,11 @@ func checkSessions(t *testing.T, s *Store) {
 		want   int
 	}{
 		{"ka.user.name = john.doe and evt.category = network", 1},
-		{"ka.user.name = john.doe", 4}, // the request itself, bash, curl and its connection
+		{"ka.user.name = john.doe", 5}, // the request itself, bash, curl, its connection and bash's exit
 		{"ka.user.name = jane and evt.type = execve", 2},
 		{"not ka.user.name exists and evt.category = process", 1}, // the probe
-		{"ka.sourceips = 66.249.64.55 and proc.name = curl", 2}, // curl and its connection
-		{"session.id = s-jane", 4}, // three events and the request that started it
+		{"ka.sourceips = 66.249.64.55 and proc.name = curl", 2},   // curl and its connection
+		{"session.id = s-jane", 4},                                // three events and the request that started it
 	} {
 		expr, err := filter.Parse(tc.filter)
 		if err != nil {

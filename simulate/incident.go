@@ -178,7 +178,10 @@ func (s *sim) planExecSession() {
 	var bash kubetrail.Process
 	s.after(t0+int64(83*time.Millisecond)+r.Int64N(int64(15*time.Millisecond)), func(at int64) {
 		bash = s.execIn(pd, r, at, &pd.shim, cmd{exe: "/usr/bin/bash", argv: []string{"bash"}}, ttyPts0)
+		s.stats.SessionUsers[bash.ExecID] = IncidentUser
 	})
+	// john.doe leaves the shell; the exec stream closes right after.
+	s.after(t0+int64(sessionLength)-int64(12*time.Millisecond), func(at int64) { s.exit(&pd.at, at, &bash, 0) })
 	for _, st := range shellSteps {
 		s.after(t0+int64(st.off)+r.Int64N(int64(700*time.Millisecond)), func(at int64) {
 			proc := s.execIn(pd, r, at, &bash, st.cmd, ttyPts0)
@@ -266,6 +269,9 @@ func (s *sim) planPodCapture(t1 int64) {
 			return
 		}
 		p := s.execIn(pd, r, at, &pd.shim, cmd{exe: "/usr/bin/tcpdump", argv: []string{"tcpdump", "-i", "any", "-w", "/tmp/cap.pcap", "port", "5432"}}, 0)
+		s.stats.SessionUsers[p.ExecID] = TcpdumpUser
+		// bob stops the capture with Ctrl-C after a minute and a half.
+		s.after(t1+int64(97*time.Second)-int64(9*time.Millisecond), func(at int64) { s.exit(&pd.at, at, &p, 130) })
 		s.after(at+int64(400*time.Millisecond), func(at int64) { s.fileOp(&pd.at, &p, at, "open", "/tmp/cap.pcap") })
 	})
 }

@@ -200,6 +200,13 @@ func (s *sim) exec(pl *place, at int64, p *kubetrail.Process) {
 	s.setProcess(pl, e, p)
 }
 
+// exit records that process p at pl ended with code.
+func (s *sim) exit(pl *place, at int64, p *kubetrail.Process, code int64) {
+	e := s.emit(pl, at, kubetrail.CategoryProcess, "exit")
+	s.setProcess(pl, e, p)
+	e.Process.ExitCode = code
+}
+
 // setProcess makes p the acting process of e, with its session.
 func (s *sim) setProcess(pl *place, e *kubetrail.Event, p *kubetrail.Process) {
 	e.Process = *p

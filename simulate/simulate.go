@@ -62,6 +62,11 @@ type Config struct {
 	// BatchSize caps the runtime events of one Batch (default 5000). A stream's
 	// batch also never spans more than one simulated second.
 	BatchSize int
+	// Operators is how many kubectl exec sessions people open per simulated hour
+	// besides the incident's (default none): shells and one-off commands in random
+	// pods, some at the same moment in the same pod, some running the pod's probe
+	// command.
+	Operators float64
 }
 
 // Defaults.
@@ -84,6 +89,10 @@ type Stats struct {
 	AuditPosts             int64 // Audit calls
 	// End is the simulated time played up to.
 	End time.Time
+	// SessionUsers maps the session id (the entry's exec id) of every session a
+	// person started with kubectl exec to that person: the truth attribution is
+	// measured against. Probes and container inits are not in it.
+	SessionUsers map[string]string
 }
 
 // Events returns the number of runtime events sent.
@@ -152,6 +161,7 @@ type sim struct {
 	churn *rand.Rand // pods coming and going
 	aud   *rand.Rand // API traffic
 	inc   *rand.Rand // the incident
+	ops   *rand.Rand // operators' kubectl exec sessions
 
 	queue  []action
 	qseq   uint64
@@ -184,7 +194,9 @@ func newSim(cfg Config, sink Sink) *sim {
 		churn: newRand(cfg.Seed, 0x63687572),
 		aud:   newRand(cfg.Seed, 0x61756469),
 		inc:   newRand(cfg.Seed, 0x696e6369),
+		ops:   newRand(cfg.Seed, 0x6f707320),
 	}
+	s.stats.SessionUsers = map[string]string{}
 	s.histEnd = s.start + int64(cfg.History)
 	s.c = newCluster(cfg.Cluster, s.start, s.topo)
 	for _, n := range s.c.nodes {
@@ -202,6 +214,7 @@ func newSim(cfg Config, sink Sink) *sim {
 	s.planChurn()
 	s.planAPITraffic()
 	s.planIncident()
+	s.planOperators()
 	return s
 }
 

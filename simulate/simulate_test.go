@@ -8,6 +8,7 @@ import (
 	"errors"
 	"hash"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -141,7 +142,7 @@ func TestDeterministic(t *testing.T) {
 	cfg := Config{Seed: 42, Start: testStart, History: 20 * time.Minute, Duration: 10 * time.Second, Rate: 40}
 	a, na, sa := digest(t, cfg)
 	b, nb, sb := digest(t, cfg)
-	if !bytes.Equal(a, b) || na != nb || sa != sb {
+	if !bytes.Equal(a, b) || na != nb || !reflect.DeepEqual(sa, sb) {
 		t.Fatalf("two runs of the same config differ: %x (%d calls) vs %x (%d calls)", a, na, b, nb)
 	}
 	cfg.Seed = 43
@@ -564,8 +565,21 @@ func TestIncident(t *testing.T) {
 		return e.PodName == info.Pod && e.Namespace == "billing" && e.WorkloadName == "invoice-api" && e.WorkloadKind == "Deployment" && e.ContainerName == "app"
 	}
 	bash := one(t, "bash", find(evs, func(e *kubetrail.Event) bool {
-		return inPod(e) && e.Category == kubetrail.CategoryProcess && e.Process.Name == "bash"
+		return inPod(e) && e.Type == "execve" && e.Process.Name == "bash"
 	}))
+	// The shell opens the session every command of john.doe belongs to, and its
+	// exit ends it just before the exec stream closes.
+	for _, e := range find(evs, func(e *kubetrail.Event) bool { return inPod(e) && e.Process.ParentExecID == bash.Process.ExecID }) {
+		if e.SessionID != bash.Process.ExecID {
+			t.Fatalf("%s %s: session %q, want the shell's %q", e.Type, e.Process.Name, e.SessionID, bash.Process.ExecID)
+		}
+	}
+	exit := one(t, "bash exit", find(evs, func(e *kubetrail.Event) bool {
+		return inPod(e) && e.Type == "exit" && e.Process.ExecID == bash.Process.ExecID
+	}))
+	if d := info.End.Sub(exit.Time); d < 0 || d > 100*time.Millisecond || exit.SessionID != bash.Process.ExecID {
+		t.Fatalf("bash exited %v before the stream closed, session %q", d, exit.SessionID)
+	}
 	if d := bash.Time.Sub(received); d < 0 || d > 150*time.Millisecond {
 		t.Fatalf("bash started %v after the exec request", d)
 	}
@@ -639,7 +653,7 @@ func TestIncident(t *testing.T) {
 
 	// tcpdump: once in a payments container through exec, once on node-2's host.
 	tcpdumps := find(evs, func(e *kubetrail.Event) bool {
-		return e.Category == kubetrail.CategoryProcess && e.Process.Name == "tcpdump"
+		return e.Type == "execve" && e.Process.Name == "tcpdump"
 	})
 	if len(tcpdumps) != 2 {
 		t.Fatalf("%d tcpdump executions, want 2", len(tcpdumps))

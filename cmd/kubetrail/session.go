@@ -68,6 +68,9 @@ func printSessions(out io.Writer, sessions []kubetrail.Session) error {
 			start = s.First
 		}
 		who := "-"
+		if len(s.MaybeUsers) > 0 {
+			who = strings.Join(s.MaybeUsers, " or ") + " (ambiguous)"
+		}
 		if r := s.Request; r != nil {
 			who = r.UserName
 			if len(r.SourceIPs) > 0 {
@@ -154,6 +157,8 @@ func printTrace(out io.Writer, t *kubetrail.Trace) error {
 			fmt.Fprintf(out, ", %s", r.UserAgent)
 		}
 		fmt.Fprintln(out)
+	} else if len(s.MaybeUsers) > 0 {
+		fmt.Fprintf(out, "  Who:    %s\n          (their exec requests fit this session's times equally well; the audit log and the sensor cannot tell which)\n", s.Attribution())
 	} else {
 		fmt.Fprintln(out, "  Who:    no Kubernetes request started it (an exec probe, crictl exec on the node, or the container's init)")
 	}

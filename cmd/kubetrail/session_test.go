@@ -88,4 +88,3 @@ func TestIncidentReadsAsOneSession(t *testing.T) {
 		t.Errorf("unknown session: %v", err)
 	}
 }
-
