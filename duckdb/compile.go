@@ -120,7 +120,7 @@ func (c *compiler) linkedComparison(f *kubetrail.Field, col string, x kubetrail.
 		if err := c.compare(f, col, x); err != nil {
 			return err
 		}
-		c.b.WriteString(") OR (evt_category <> 'k8s' AND session_id IN (SELECT id FROM sessions WHERE ")
+		c.b.WriteString(") OR (evt_category <> 'k8s' AND proc_id IN (SELECT id FROM processes WHERE session_id IN (SELECT id FROM sessions WHERE ")
 	} else {
 		c.b.WriteString("((evt_category <> 'k8s' AND ")
 		if err := c.compare(f, col, x); err != nil {
@@ -128,10 +128,14 @@ func (c *compiler) linkedComparison(f *kubetrail.Field, col string, x kubetrail.
 		}
 		c.b.WriteString(") OR (evt_category = 'k8s' AND ka_auditid IN (SELECT req_audit_id FROM sessions WHERE ")
 	}
-	if err := c.compare(f, scol, x); err != nil {
+	if err := c.compareColumn(f, scol, x); err != nil {
 		return err
 	}
-	c.b.WriteString(")))")
+	if f.AppliesTo(kubetrail.CategoryK8s) {
+		c.b.WriteString("))))")
+	} else {
+		c.b.WriteString(")))")
+	}
 	return nil
 }
 
@@ -145,6 +149,11 @@ func (c *compiler) compare(f *kubetrail.Field, col string, x kubetrail.Compariso
 		fmt.Fprintf(&c.b, "(%s IN (SELECT id FROM %s WHERE ", d.idColumn, d.table)
 		defer c.b.WriteString("))")
 	}
+	return c.compareColumn(f, col, x)
+}
+
+// compareColumn writes the comparison x on the SQL expression col itself.
+func (c *compiler) compareColumn(f *kubetrail.Field, col string, x kubetrail.Comparison) error {
 	if x.Op == kubetrail.OpExists {
 		if f.Type == kubetrail.TypeString && f.Derived {
 			// Derived strings may compute to '' rather than NULL.

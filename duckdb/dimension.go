@@ -41,7 +41,10 @@ var (
 		derived: []string{"container.image", "evt.is_host"}}
 	processes = &dimension{table: "processes", idColumn: "proc_id", maxCached: 1 << 19,
 		fields: []string{"proc.name", "proc.exepath", "proc.argv", "proc.pid", "proc.ppid", "proc.pname", "proc.cwd", "proc.tty",
-			"proc.exec_id", "proc.pexec_id", "user.uid", "user.name", "user.loginuid", "group.gid"},
+			"proc.exec_id", "proc.pexec_id", "user.uid", "user.name", "user.loginuid", "group.gid",
+			// A process belongs to one session all its life: kept with it, a session's
+			// events are found through the small processes table, by integer.
+			"session.id"},
 		derived: []string{"proc.exe", "proc.args", "proc.cmdline"}}
 	dimensions = []*dimension{scopes, processes}
 )

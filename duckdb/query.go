@@ -30,8 +30,10 @@ func selectEvents(q, orderBy string) string {
 	for i, d := range dimensions {
 		alias := fmt.Sprintf("d%d", i)
 		sel += ", " + d.selectList(alias+".")
-		fmt.Fprintf(&joins, " LEFT JOIN (SELECT * FROM %s WHERE id IN (SELECT %s FROM page)) %s ON %s.id = e.%s",
-			d.table, d.idColumn, alias, alias, d.idColumn)
+		// Without the IS NOT NULL, a page without any row of the dimension (a
+		// Kubernetes request has no process) read the whole dimension table.
+		fmt.Fprintf(&joins, " LEFT JOIN (SELECT * FROM %s WHERE id IN (SELECT %s FROM page WHERE %s IS NOT NULL)) %s ON %s.id = e.%s",
+			d.table, d.idColumn, d.idColumn, alias, alias, d.idColumn)
 	}
 	return fmt.Sprintf("WITH page AS MATERIALIZED (%s) SELECT %s FROM page e%s %s", q, sel, joins.String(), orderBy)
 }

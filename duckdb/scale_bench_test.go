@@ -49,7 +49,9 @@ func benchTrail(b *testing.B, n int) *duckdb.Store {
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "kubetrail-bench")
 	}
-	path := filepath.Join(dir, fmt.Sprintf("trail-%d.duckdb", n))
+	// The version in the name changes when the simulator's output does (v3:
+	// processes carry sessions), so that an old trail is not measured by mistake.
+	path := filepath.Join(dir, fmt.Sprintf("trail-v3-%d.duckdb", n))
 	if _, err := os.Stat(path); err == nil {
 		s, err := duckdb.Open(ctx, path)
 		if err == nil {
@@ -135,10 +137,29 @@ func BenchmarkQueries(b *testing.B) {
 		}
 		return e
 	}
+	john, err := s.Sessions(ctx, kubetrail.SessionQuery{Window: day, Filter: parse("ka.user.name = john.doe")})
+	if err != nil || len(john) != 1 {
+		b.Fatalf("john.doe's session: %v, %d found", err, len(john))
+	}
 	queries := []struct {
 		name string
 		run  func() error
 	}{
+		{"session-trace-john-doe", func() error {
+			t, err := s.Trace(ctx, john[0].ID)
+			if err == nil && len(t.Events) < 20 {
+				err = fmt.Errorf("john.doe's trace has %d events", len(t.Events))
+			}
+			return err
+		}},
+		{"sessions-john-doe", func() error {
+			_, err := s.Sessions(ctx, kubetrail.SessionQuery{Window: day, Filter: parse("ka.user.name = john.doe")})
+			return err
+		}},
+		{"seed-john-doe-network", func() error {
+			_, err := s.Search(ctx, kubetrail.SearchQuery{Window: day, Limit: 100, Filter: parse("ka.user.name = john.doe and evt.category = network")})
+			return err
+		}},
 		{"newest-page", func() error {
 			_, err := s.Search(ctx, kubetrail.SearchQuery{Window: day, Limit: 100})
 			return err

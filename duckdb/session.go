@@ -407,7 +407,7 @@ func (s *Store) Sessions(ctx context.Context, q kubetrail.SessionQuery) ([]kubet
 		if err != nil {
 			return nil, err
 		}
-		conds = append(conds, "id IN (SELECT session_id FROM events WHERE session_id IS NOT NULL AND "+cond+")")
+		conds = append(conds, "id IN (SELECT session_id FROM processes WHERE session_id IS NOT NULL AND id IN (SELECT proc_id FROM events WHERE "+cond+"))")
 		args = append(args, fargs...)
 	}
 	query := sessionSelect
@@ -438,7 +438,8 @@ func (s *Store) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) 
 	t := &kubetrail.Trace{Session: found[0]}
 	// The session's span bounds the scan: rows are stored in time order, so
 	// DuckDB skips every block outside it.
-	inner := fmt.Sprintf(`SELECT * FROM events WHERE evt_time BETWEEN ? AND ? AND session_id = ? ORDER BY evt_time, evt_seq LIMIT %d`, MaxTraceEvents+1)
+	inner := fmt.Sprintf(`SELECT * FROM events WHERE evt_time BETWEEN ? AND ? AND proc_id IN (SELECT id FROM processes WHERE session_id = ?)
+		ORDER BY evt_time, evt_seq LIMIT %d`, MaxTraceEvents+1)
 	events, err := queryEvents(ctx, s.db, selectEvents(inner, "ORDER BY e.evt_time, e.evt_seq"), t.Session.First, t.Session.Last, id)
 	if err != nil {
 		return nil, err
@@ -451,11 +452,16 @@ func (s *Store) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) 
 		for i := range t.Events {
 			r.ApplyTo(&t.Events[i])
 		}
-		req, err := s.Event(ctx, "audit/"+r.AuditID)
-		if err != nil && kubetrail.ErrorCode(err) != kubetrail.ENOTFOUND {
+		// The request's time bounds the lookup to the blocks that hold it.
+		reqs, err := queryEvents(ctx, s.db, selectEvents(`SELECT * FROM events WHERE evt_time = ? AND evt_category = 'k8s' AND ka_auditid = ? LIMIT 1`, ""),
+			r.Time, r.AuditID)
+		if err != nil {
 			return nil, err
 		}
-		t.Request = req
+		if len(reqs) == 1 {
+			t.Request = &reqs[0]
+			t.Request.SessionID = id
+		}
 	}
 	return t, nil
 }

@@ -24,8 +24,9 @@ type Store interface {
 
 // Pipeline enriches and stores batches.
 type Pipeline struct {
-	store Store
-	peers *PeerIndex
+	store     Store
+	peers     *PeerIndex
+	workloads *workloadIndex
 
 	events   *prometheus.CounterVec
 	dupes    *prometheus.CounterVec
@@ -37,8 +38,9 @@ type Pipeline struct {
 // inventory history. Metrics are registered on reg when it is not nil.
 func New(ctx context.Context, store Store, reg prometheus.Registerer) (*Pipeline, error) {
 	p := &Pipeline{
-		store: store,
-		peers: NewPeerIndex(),
+		store:     store,
+		peers:     NewPeerIndex(),
+		workloads: newWorkloadIndex(),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubetrail_ingest_events_total", Help: "New events stored, by source.",
 		}, []string{"source"}),
@@ -64,8 +66,21 @@ func New(ctx context.Context, store Store, reg prometheus.Registerer) (*Pipeline
 	if err != nil {
 		return nil, fmt.Errorf("load inventory history: %w", err)
 	}
-	p.peers.Observe(inv)
+	p.observe(inv)
 	return p, nil
+}
+
+// observe teaches the indexes inventory observations.
+func (p *Pipeline) observe(objs []kubetrail.InventoryObject) {
+	p.peers.Observe(objs)
+	p.workloads.observe(objs)
+}
+
+// WriteInventory stores observations of the cluster's objects made outside an
+// agent batch (the API watcher); the indexes learn them first, as with a batch.
+func (p *Pipeline) WriteInventory(ctx context.Context, objs []kubetrail.InventoryObject) error {
+	p.observe(objs)
+	return p.store.WriteInventory(ctx, objs)
 }
 
 // Sources of batches, as metrics label them.
@@ -88,8 +103,9 @@ func (p *Pipeline) WriteBatch(ctx context.Context, b *kubetrail.Batch) (kubetrai
 	// learns it first. Should the write then fail, the index knows observations the
 	// store does not: harmless, since observing them again (the retry) changes
 	// nothing, and the store is what the index is rebuilt from.
-	p.peers.Observe(b.Inventory)
+	p.observe(b.Inventory)
 	p.resolvePeers(b.Events)
+	p.workloads.name(b.Events)
 	res, err := p.store.WriteBatch(ctx, b.Events, b.Inventory)
 	p.account(SourceAgent, res, err)
 	p.duration.WithLabelValues(SourceAgent).Observe(time.Since(start).Seconds())

@@ -22,11 +22,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubetrail/kubetrail"
 	"github.com/kubetrail/kubetrail/duckdb"
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/ingest"
+	"github.com/kubetrail/kubetrail/k8s"
 )
 
 type serverOptions struct {
@@ -39,6 +43,10 @@ type serverOptions struct {
 	retainEach time.Duration
 	// matchWindow bounds the time between an exec request and its session's start.
 	matchWindow time.Duration
+	// kubeconfig, or inCluster, lets the server watch the cluster's API for its
+	// inventory (pods, services, nodes and the workloads behind pods).
+	kubeconfig string
+	inCluster  bool
 }
 
 func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
@@ -48,6 +56,8 @@ func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
 	f.StringVar(&o.tlsKey, "tls-key-file", "", "private key (PEM) of --tls-cert-file")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the embedded store and the admin token")
 	f.StringVar(&o.cluster, "cluster-name", "default", "cluster name for audit events whose webhook URL carries no ?cluster=")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "watch the cluster (--cluster-name) through the API server this kubeconfig names, for the inventory that names connection peers and pods' workloads")
+	f.BoolVar(&o.inCluster, "in-cluster", false, "watch the cluster the server runs in, with its service account (instead of --kubeconfig)")
 	f.DurationVar(&o.matchWindow, "exec-match-window", kubetrail.DefaultMatchWindow, "how far apart a kubectl exec request and the start of the process it ran may be, either way (clock skew between control plane and nodes included)")
 	def := kubetrail.DefaultRetention()
 	o.retention = map[kubetrail.Category]*time.Duration{}
@@ -108,6 +118,13 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, kubetrail.Errorf(kubetrail.EINVALID, "--tls-cert-file and --tls-key-file go together")
 	}
+	var kube kubernetes.Interface
+	if o.kubeconfig != "" || o.inCluster {
+		var err error
+		if kube, err = kubeClient(o.kubeconfig, o.inCluster); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -150,11 +167,40 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 		retention[c] = *d
 	}
 	go kubetrail.RunRetention(bg, retention, store, o.retainEach, log)
+	if kube != nil {
+		w := &k8s.Watcher{Cluster: o.cluster, Client: kube, Sink: pipeline, Log: log}
+		go func() {
+			if err := w.Run(bg); err != nil && bg.Err() == nil {
+				log.Error("watch the cluster's API", "err", err)
+			}
+		}()
+	}
 	go func() { rs.done <- srv.Serve() }()
 	if err := writeLocal(localServer{URL: rs.url, DataDir: o.dataDir, PID: os.Getpid()}); err != nil {
 		log.Warn("could not record the local server for the CLI", "err", err)
 	}
 	return rs, nil
+}
+
+// kubeClient connects to the API server a kubeconfig names, or to the one the
+// process runs under.
+func kubeClient(kubeconfig string, inCluster bool) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if inCluster {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	if err != nil {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "connect to the Kubernetes API: %v", err)
+	}
+	cfg.UserAgent = "kubetrail/" + version
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "connect to the Kubernetes API: %v", err)
+	}
+	return client, nil
 }
 
 // wait serves until ctx ends, then shuts down in order: stop taking requests,
