@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 # Fuzz targets as package:Func; CI runs each for FUZZTIME.
 FUZZ      := ./filter:FuzzParse ./k8saudit:FuzzReader ./k8saudit:FuzzDecodeEventList ./agentpb:FuzzDecode ./spool:FuzzRecover
 
-.PHONY: all build demo test unit fuzz bench bench-scale generate docs vet clean
+.PHONY: all build demo test unit fuzz e2e bench bench-scale generate docs vet clean
 
 all: build
 
@@ -18,8 +18,9 @@ demo: build
 	$(BIN) demo
 
 # Everything CI checks: vet, generated files up to date, unit and integration
-# tests (real DuckDB on disk, real HTTP), and a short run of every fuzz target.
-test: vet docs-check unit fuzz
+# tests (real DuckDB on disk, real HTTP), a short run of every fuzz target, and
+# the end-to-end test on a real cluster.
+test: vet docs-check unit fuzz e2e
 
 vet:
 	$(GO) vet ./...
@@ -33,6 +34,15 @@ fuzz:
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# End to end on a real single-node Kubernetes on this machine (root): etcd,
+# kube-apiserver and kubelet (built from e2e/cluster, cached in
+# KUBETRAIL_E2E_CACHE, default ~/.cache/kubetrail-e2e; the first build takes minutes),
+# containerd, and kubetrail's server and agent; users' kubectl exec and cp found
+# through the CLI. Skips without root or tools, except under CI=true.
+e2e:
+	bash e2e/deps.sh
+	$(GO) test -tags e2e -count=1 -v -timeout 45m ./e2e/
 
 # Benchmarks: the sensor's cost to a workload (root; against auditd where it is
 # installed), ingest through POST /api/v1/events into DuckDB on disk, and query

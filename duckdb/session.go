@@ -107,7 +107,10 @@ func (s *Store) updateSessions(ctx context.Context, events []*kubetrail.Event) e
 		switch {
 		case e.Category == kubetrail.CategoryProcess && e.Type == "execve":
 			d.commands++
-			if entry {
+			// The entry is the first program the process ran: a shell that runs its
+			// last command in its own place (sh -c '...; rm x') execs again with the
+			// same exec id, and the request named the shell.
+			if entry && d.entry == nil {
 				d.entry = e
 				touch(podKey{e.Cluster, e.Namespace, e.PodName}, e.Time)
 			}
@@ -192,8 +195,8 @@ func (s *Store) upsertSessions(ctx context.Context, ids []string, deltas map[str
   pod_name = coalesce(sessions.pod_name, excluded.pod_name), namespace = coalesce(sessions.namespace, excluded.namespace),
   workload_kind = coalesce(sessions.workload_kind, excluded.workload_kind), workload_name = coalesce(sessions.workload_name, excluded.workload_name),
   container_name = coalesce(sessions.container_name, excluded.container_name), image = coalesce(sessions.image, excluded.image),
-  entry_name = coalesce(excluded.entry_name, sessions.entry_name), entry_argv = coalesce(excluded.entry_argv, sessions.entry_argv),
-  entry_tty = coalesce(excluded.entry_tty, sessions.entry_tty), start = coalesce(excluded.start, sessions.start),
+  entry_name = coalesce(sessions.entry_name, excluded.entry_name), entry_argv = coalesce(sessions.entry_argv, excluded.entry_argv),
+  entry_tty = coalesce(sessions.entry_tty, excluded.entry_tty), start = coalesce(sessions.start, excluded.start),
   "end" = coalesce(excluded."end", sessions."end"), exit_code = coalesce(excluded.exit_code, sessions.exit_code),
   first = least(sessions.first, excluded.first), last = greatest(sessions.last, excluded.last),
   commands = sessions.commands + excluded.commands, connections = sessions.connections + excluded.connections,

@@ -186,3 +186,34 @@ func checkSessions(t *testing.T, s *Store) {
 		t.Errorf("sessions with curl: %+v", found)
 	}
 }
+
+// A shell runs its last command in its own place (sh -c '...; rm x' execs rm
+// with the same process): the session's entry stays the shell the request
+// named, and the session stays paired with it.
+func TestSessionEntryIsTheFirstProgram(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	ev := func(seq uint64, at time.Duration, name string, argv ...string) kubetrail.Event {
+		return kubetrail.Event{Stream: "node-1.x", Seq: seq, Time: t0.Add(at), Category: kubetrail.CategoryProcess, Type: "execve", Result: "SUCCESS",
+			Cluster: "c1", Node: "node-1", Namespace: "billing", PodName: "p1", ContainerID: "c0ffee", ContainerName: "app", SessionID: "s1",
+			Process: kubetrail.Process{Name: name, Argv: argv, PID: 42, ExecID: "s1"}}
+	}
+	req := kubetrail.Event{Time: t0, Category: kubetrail.CategoryK8s, Type: "get", Cluster: "c1",
+		Audit: kubetrail.Audit{AuditID: "a1", Stage: "ResponseStarted", StageTime: t0, UserName: "john.doe", Verb: "get", Resource: "pods",
+			Subresource: "exec", TargetNamespace: "billing", TargetName: "p1", ResponseCode: 101, ExecCommand: []string{"sh", "-c", "wget x; rm y"}, ExecContainer: "app"}}
+	for _, batch := range [][]kubetrail.Event{
+		{ev(1, 80*time.Millisecond, "sh", "sh", "-c", "wget x; rm y")},
+		{ev(2, 900*time.Millisecond, "rm", "rm", "y"), req},
+	} {
+		if _, err := s.Write(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := s.Trace(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Session.EntryName != "sh" || tr.Session.Request == nil || tr.Session.Request.UserName != "john.doe" || tr.Session.Commands != 2 {
+		t.Errorf("session: entry %q %v, request %+v, %d commands", tr.Session.EntryName, tr.Session.EntryArgv, tr.Session.Request, tr.Session.Commands)
+	}
+}

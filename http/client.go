@@ -104,11 +104,11 @@ func (c *Client) SendEncodedBatch(ctx context.Context, body []byte) (kubetrail.W
 func (c *Client) SendAudit(ctx context.Context, cluster string, eventList []byte) (kubetrail.WriteResult, error) {
 	var res IngestResponse
 	h := http.Header{"Content-Type": {"application/json"}}
-	var q url.Values
+	path := "/api/v1/k8s-audit"
 	if cluster != "" {
-		q = url.Values{"cluster": {cluster}}
+		path += "/" + url.PathEscape(cluster)
 	}
-	err := c.do(ctx, http.MethodPost, "/api/v1/k8s-audit", q, bytes.NewReader(eventList), h, &res)
+	err := c.do(ctx, http.MethodPost, path, nil, bytes.NewReader(eventList), h, &res)
 	return res.WriteResult, err
 }
 

@@ -88,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	open("GET /readyz", s.handleReady)
 	authed("POST /api/v1/k8s-audit", s.limitIngest(http.HandlerFunc(s.handleAudit)))
+	authed("POST /api/v1/k8s-audit/{cluster}", s.limitIngest(http.HandlerFunc(s.handleAudit)))
 	authed("POST /api/v1/events", s.limitIngest(http.HandlerFunc(s.handleBatch)))
 	authed("GET /api/v1/events", http.HandlerFunc(s.handleSearch))
 	authed("GET /api/v1/events/{id...}", http.HandlerFunc(s.handleEvent))
@@ -295,8 +296,13 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, ingest.SourceAudit, err)
 		return
 	}
+	// The cluster is named in the path: the API server's webhook client drops
+	// the query of the URL it is given (it posts with ?timeout=30s of its own).
+	// ?cluster= is kept for other senders.
 	cluster := s.Cluster
-	if c := r.URL.Query().Get("cluster"); c != "" {
+	if c := r.PathValue("cluster"); c != "" {
+		cluster = c
+	} else if c := r.URL.Query().Get("cluster"); c != "" {
 		cluster = c
 	}
 	events, err := k8saudit.DecodeEventList(data, cluster)
