@@ -5,20 +5,12 @@ package cri
 // behind (shims, mounts, cgroups) is removed when the test ends, passed or not.
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"debug/elf"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +20,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubetrail/kubetrail/internal/testnode"
 )
 
 const (
@@ -80,7 +74,13 @@ func startContainerd(t *testing.T) *containerd {
 	ctrBin := needTool(t, "ctr", "containerd")
 	needTool(t, "runc", "runc")
 	needTool(t, "containerd-shim-runc-v2", "containerd")
-	busybox := findBusybox(t)
+	busybox, err := testnode.StaticBusybox()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
 
 	// t.TempDir is short enough for the socket's path to fit in sun_path
 	// (108 bytes) unless the test's name is very long.
@@ -134,7 +134,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
 	// Build the images while containerd starts.
 	images := filepath.Join(dir, "images.tar")
-	pause := buildPause(t, dir)
+	pause, err := testnode.BuildPause(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	logf, err := os.Create(c.log)
 	if err != nil {
@@ -150,7 +153,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 		t.Fatal(err)
 	}
 
-	writeImages(t, images, busybox, pause)
+	if err := testnode.WriteImages(images, testBusybox, testPause, busybox, pause); err != nil {
+		t.Fatal(err)
+	}
 
 	c.conn, err = grpc.NewClient(c.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -237,9 +242,13 @@ func (c *containerd) cleanup(t *testing.T) {
 	for _, top := range c.cgroups {
 		killCgroupTree(t, top)
 	}
-	unmountUnder(t, c.dir)
+	if err := testnode.UnmountAll(c.dir); err != nil {
+		t.Error(err)
+	}
 	for _, top := range c.cgroups {
-		removeCgroupTree(t, top)
+		if err := testnode.RemoveCgroupTree(top); err != nil {
+			t.Error(err)
+		}
 	}
 	if t.Failed() {
 		t.Log(c.logTail())
@@ -265,52 +274,6 @@ func (c *containerd) killShims(t *testing.T) {
 		t.Logf("killing leftover process %d: %s", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-}
-
-// unmountUnder unmounts every mount point under dir, deepest first.
-func unmountUnder(t *testing.T, dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer f.Close()
-	var points []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 4 {
-			mp := unescapeMount(fields[4])
-			if mp == dir || strings.HasPrefix(mp, dir+"/") {
-				points = append(points, mp)
-			}
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	for _, mp := range points {
-		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mp, err)
-		}
-	}
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // cgroupParent makes the pod's cgroupfs parent path and registers the removal of
@@ -365,224 +328,4 @@ func killCgroupTree(t *testing.T, dir string) {
 		}
 		return nil
 	})
-}
-
-// removeCgroupTree removes a cgroup and its children (rmdir only: the files
-// in a cgroup directory cannot be deleted).
-func removeCgroupTree(t *testing.T, dir string) {
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			removeCgroupTree(t, filepath.Join(dir, e.Name()))
-		}
-	}
-	// A cgroup whose last process just died can be busy for a moment.
-	for i := 0; ; i++ {
-		err := syscall.Rmdir(dir)
-		if err == nil || os.IsNotExist(err) {
-			return
-		}
-		if i == 20 {
-			t.Errorf("remove cgroup %s: %v", dir, err)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// findBusybox is Debian busybox-static's binary: it must be static to run in a
-// root file system of its own.
-func findBusybox(t *testing.T) string {
-	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		f, err := elf.Open(p)
-		if err != nil {
-			continue
-		}
-		static := true
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP {
-				static = false
-			}
-		}
-		f.Close()
-		if static {
-			return p
-		}
-	}
-	msg := "static busybox not found (apt-get install -y busybox-static)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// buildPause builds a static program that waits for a signal: the sandbox's
-// "pause" process, which must exist because no registry is reachable.
-func buildPause(t *testing.T, dir string) string {
-	src := filepath.Join(dir, "pause-src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{
-		"go.mod": "module pause\n\ngo 1.21\n",
-		"main.go": `package main
-
-import (
-	"os"
-	"os/signal"
-	"syscall"
-)
-
-func main() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
-	<-c
-}
-`,
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out := filepath.Join(dir, "pause")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false", "GOWORK=off")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build pause: %v\n%s", err, b)
-	}
-	return out
-}
-
-// writeImages writes an OCI image layout tar holding two one-layer images:
-// testBusybox (busybox and its applets as links) and testPause (/pause).
-func writeImages(t *testing.T, path, busybox, pause string) {
-	blobs := map[string][]byte{}
-	add := func(b []byte) (string, int) {
-		sum := sha256.Sum256(b)
-		d := "sha256:" + hex.EncodeToString(sum[:])
-		blobs[d] = b
-		return d, len(b)
-	}
-	image := func(name string, layer []byte, cfg map[string]any) map[string]any {
-		layerDigest, layerSize := add(layer)
-		cfg["architecture"], cfg["os"] = runtime.GOARCH, "linux"
-		// The layer is not compressed, so its diff ID is its digest.
-		cfg["rootfs"] = map[string]any{"type": "layers", "diff_ids": []string{layerDigest}}
-		cfgDigest, cfgSize := add(mustJSON(t, cfg))
-		manifest := map[string]any{
-			"schemaVersion": 2,
-			"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-			"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfgDigest, "size": cfgSize},
-			"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}},
-		}
-		mDigest, mSize := add(mustJSON(t, manifest))
-		_, tag, _ := strings.Cut(name, ":")
-		return map[string]any{
-			"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mDigest, "size": mSize,
-			"platform":    map[string]any{"architecture": runtime.GOARCH, "os": "linux"},
-			"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag},
-		}
-	}
-	bbLayer := layerTar(t, map[string]string{"bin/busybox": busybox},
-		map[string]string{"bin/sh": "busybox", "bin/sleep": "busybox", "bin/ls": "busybox", "bin/cat": "busybox"})
-	pauseLayer := layerTar(t, map[string]string{"pause": pause}, nil)
-	index := map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.index.v1+json",
-		"manifests": []any{
-			image(testBusybox, bbLayer, map[string]any{"config": map[string]any{"Cmd": []string{"/bin/sh"}, "Env": []string{"PATH=/bin"}}}),
-			image(testPause, pauseLayer, map[string]any{"config": map[string]any{"Entrypoint": []string{"/pause"}}}),
-		},
-	}
-
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	put := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
-	put("index.json", mustJSON(t, index))
-	for d, b := range blobs {
-		put("blobs/sha256/"+strings.TrimPrefix(d, "sha256:"), b)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// layerTar is a layer with the given files (name -> file on this machine, made
-// executable) and symlinks (name -> target), plus the directories they need.
-func layerTar(t *testing.T, files, links map[string]string) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dirs := map[string]bool{}
-	mkdirs := func(name string) {
-		for d := filepath.Dir(name); d != "." && !dirs[d]; d = filepath.Dir(d) {
-			dirs[d] = true
-			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, d := range []string{"dev/", "proc/", "sys/", "tmp/", "etc/"} {
-		dirs[strings.TrimSuffix(d, "/")] = true
-		if err := tw.WriteHeader(&tar.Header{Name: d, Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range sortedKeys(files) {
-		b, err := os.ReadFile(files[name])
-		if err != nil {
-			t.Fatal(err)
-		}
-		mkdirs(name)
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range sortedKeys(links) {
-		mkdirs(name)
-		if err := tw.WriteHeader(&tar.Header{Name: name, Linkname: links[name], Mode: 0o777, Typeflag: tar.TypeSymlink}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

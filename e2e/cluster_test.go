@@ -43,6 +43,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubetrail/kubetrail/internal/testnode"
 )
 
 const (
@@ -104,7 +106,7 @@ func checkMachine(t *testing.T) tools {
 			missing = append(missing, "/usr/lib/cni/"+plugin+" (containernetworking-plugins)")
 		}
 	}
-	bb, err := staticBusybox()
+	bb, err := testnode.StaticBusybox()
 	if err != nil {
 		missing = append(missing, "static busybox (busybox-static)")
 	}
@@ -327,7 +329,7 @@ func (c *cluster) buildLocal() error {
 		env      []string
 	}{
 		{c.kubetrailBin, "./cmd/kubetrail", nil},
-		{c.pauseBin, "./e2e/pause", []string{"CGO_ENABLED=0"}},
+		{c.pauseBin, "./internal/testnode/pause", []string{"CGO_ENABLED=0"}},
 	} {
 		cmd := exec.Command(c.tools.goBin, "build", "-o", b.out, b.pkg)
 		cmd.Dir = c.repo
@@ -513,7 +515,7 @@ func (c *cluster) configure() error {
 	if err := c.writeKubeletConfig(); err != nil {
 		return err
 	}
-	return writeImages(c.path("images.tar"), c.tools.busybox, c.pauseBin)
+	return testnode.WriteImages(c.path("images.tar"), busyboxImage, pauseImage, c.tools.busybox, c.pauseBin)
 }
 
 func (c *cluster) writeContainerdConfig() error {
@@ -899,9 +901,9 @@ func (c *cluster) teardown() {
 	check("stop kube-apiserver", c.stopDaemon("kube-apiserver", 15*time.Second))
 	check("stop etcd", c.stopDaemon("etcd", 10*time.Second))
 
-	check("unmount", unmountAll(c.dir))
+	check("unmount", testnode.UnmountAll(c.dir))
 	for _, dir := range kubepodsDirs() {
-		check("remove "+dir, removeCgroupTree(dir))
+		check("remove "+dir, testnode.RemoveCgroupTree(dir))
 	}
 	check("remove the CNI bridge", deleteLink(cniBridge))
 	if c.kubeletStarted {

@@ -7,7 +7,6 @@ package e2e
 // the CNI bridge, and the kubelet's iptables chains.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,75 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 )
-
-// mountsUnder lists the mount points at or under dir, most recently mounted last.
-func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space, ...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// unmountAll unmounts everything at or under dir, newest first (a mount
-// stacked on another goes before it), lazily where a mount is still busy.
-func unmountAll(dir string) error {
-	for pass := 0; pass < 5; pass++ {
-		mps, err := mountsUnder(dir)
-		if err != nil {
-			return err
-		}
-		if len(mps) == 0 {
-			return nil
-		}
-		for i := len(mps) - 1; i >= 0; i-- {
-			if err := syscall.Unmount(mps[i], 0); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-				_ = syscall.Unmount(mps[i], syscall.MNT_DETACH)
-			}
-		}
-	}
-	mps, _ := mountsUnder(dir)
-	if len(mps) > 0 {
-		return fmt.Errorf("still mounted under %s: %s", dir, strings.Join(mps, ", "))
-	}
-	return nil
-}
 
 // cgroupRoots are the mounted cgroup hierarchies: every v1 controller, the v2
 // hierarchy of a hybrid host (unified), or /sys/fs/cgroup itself on a pure v2 host.
@@ -128,34 +59,6 @@ func cgroupPIDs(dir string) []int {
 		return nil
 	})
 	return pids
-}
-
-// removeCgroupTree removes a cgroup and its children, deepest first (rmdir:
-// a cgroup's files cannot be deleted); a cgroup whose last process just ended
-// can be busy for a moment, so each is tried for a few seconds.
-func removeCgroupTree(dir string) error {
-	var dirs []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	var errs []error
-	for i := len(dirs) - 1; i >= 0; i-- {
-		var err error
-		for try := 0; try < 50; try++ {
-			if err = os.Remove(dirs[i]); err == nil || errors.Is(err, fs.ErrNotExist) {
-				err = nil
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // The kubelet's own iptables chains (kube-proxy's are not made here): it hooks
