@@ -120,20 +120,27 @@ type process struct {
 	session string
 }
 
-// sessionOf says which session a process of container belongs to, given its
+// sessionOf says which session process p of a container belongs to, given its
 // parent: the parent's when the parent is in the same container, else a new one
-// that the process itself opens (its parent is outside: the runtime started it,
-// for a CRI exec or as the container's init). Host processes have none.
-func sessionOf(container string, parent *process, execID string) string {
+// that p opens (its parent is outside: the runtime started it, for a CRI exec or
+// as the container's init). Host processes have none, and neither has the
+// runtime's own plumbing that passes through the container on the way in (runc
+// init and its children): the session starts with the program it runs.
+func sessionOf(p, parent *process) string {
 	switch {
-	case container == "":
+	case p.container == "" || p.runtime():
 		return ""
-	case parent != nil && parent.container == container && parent.session != "":
+	case parent != nil && parent.container == p.container && !parent.runtime() && parent.session != "":
 		return parent.session
-	case parent != nil && parent.container == container:
-		return execID // a parent seeded without a session: start one here
 	}
-	return execID
+	return p.execID
+}
+
+// runtime reports whether the process is the container runtime's, which joins a
+// container's cgroup to start a process in it: runc renames its stages
+// runc:[0:PARENT], runc:[1:CHILD] and runc:[2:INIT]; crun is crun.
+func (p *process) runtime() bool {
+	return strings.HasPrefix(p.name, "runc") || p.name == "crun" || filepath.Base(p.exePath) == "runc" || filepath.Base(p.exePath) == "crun"
 }
 
 // New returns an agent reading src and writing to sink.
@@ -329,7 +336,7 @@ func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
 			p.exePath = filepath.Join(p.cwd, p.exePath)
 		}
 		p.container = e.ContainerID
-		p.session = sessionOf(p.container, parent, p.execID)
+		p.session = sessionOf(p, parent)
 		a.procs[r.PID] = p
 		e.Category, e.Type = kubetrail.CategoryProcess, "execve"
 	case ebpf.KindExit:
@@ -371,7 +378,7 @@ func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
 		p = &process{startNS: r.StartNS, execID: a.execID(r.PID, r.StartNS), pexecID: a.execID(r.PPID, r.ParentStartNS),
 			name: r.Comm, ppid: r.PPID, pname: a.readComm(r.PPID), argv: a.readCmdline(r.PID), exePath: a.readLink(r.PID, "exe"),
 			container: e.ContainerID}
-		p.session = sessionOf(p.container, a.procs[r.PPID], p.execID)
+		p.session = sessionOf(p, a.procs[r.PPID])
 		if r.Kind != ebpf.KindExit {
 			a.procs[r.PID] = p
 		}
@@ -519,12 +526,12 @@ func (a *Agent) seedFromProc() {
 		top := p
 		for i := 0; top.container != "" && i < 64; i++ { // bounded: pids can form no cycle, but be sure
 			parent := a.procs[top.ppid]
-			if parent == nil || parent.container != top.container {
+			if parent == nil || parent.container != top.container || parent.runtime() {
 				break
 			}
 			top = parent
 		}
-		if p.container != "" {
+		if p.container != "" && !p.runtime() {
 			p.session = top.execID
 		}
 	}
