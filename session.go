@@ -80,7 +80,15 @@ func (s *Session) Attribution() string {
 	if s.Request == nil {
 		return "no Kubernetes request (probe, node or runtime)"
 	}
-	return "kubectl " + s.Request.Subresource + " by " + s.Request.UserName
+	return s.Request.Command() + " by " + s.Request.UserName
+}
+
+// Command names the kubectl command behind the request.
+func (r *SessionRequest) Command() string {
+	if r.Subresource == "ephemeralcontainers" {
+		return "kubectl debug"
+	}
+	return "kubectl " + r.Subresource
 }
 
 // ApplyTo copies the session-borne request fields onto an event of the
@@ -131,6 +139,9 @@ type SessionCandidate struct {
 	Argv          []string
 	Start         time.Time
 	End           time.Time // when the entry process exited; zero when not (yet) known
+	// ContainerInit marks the first session of its container: the container's
+	// own process, which a kubectl debug request starts in a new container.
+	ContainerInit bool
 }
 
 // ExecRequest is what matching needs of a pods/exec or pods/attach request.
@@ -141,7 +152,8 @@ type ExecRequest struct {
 	PodName     string
 	Container   string // empty when the request named none
 	Command     []string
-	Subresource string
+	Subresource string // exec, attach or ephemeralcontainers
+	Verb        string
 	Time        time.Time
 	End         time.Time // when the stream closed (ResponseComplete); zero when not (yet) known
 	Code        int64     // the response code; 0 before the response started
@@ -169,18 +181,31 @@ func (r *ExecRequest) Started() bool {
 // It returns session id → the request that started it.
 func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window time.Duration) map[string]Match {
 	type key struct{ cluster, ns, pod, cmd string }
+	// kubectl debug adds an ephemeral container to the pod: its request names
+	// no command (at the Metadata audit level), and its session is the new
+	// container's own first process. They are grouped per pod under this key.
+	const debugKey = "\x01ephemeral"
 	bySessionKey := map[key][]int{}
 	for i, s := range sessions {
 		k := key{s.Cluster, s.Namespace, s.PodName, strings.Join(s.Argv, "\x00")}
 		bySessionKey[k] = append(bySessionKey[k], i)
+		if s.ContainerInit {
+			k.cmd = debugKey
+			bySessionKey[k] = append(bySessionKey[k], i)
+		}
 	}
 	byRequestKey := map[key][]int{}
 	for i, r := range requests {
-		// Attach starts no process: it joins the container's running one.
-		if r.Subresource != "exec" || !r.Started() || len(r.Command) == 0 {
+		if !r.Started() {
 			continue
 		}
 		k := key{r.Cluster, r.Namespace, r.PodName, strings.Join(r.Command, "\x00")}
+		switch {
+		case r.Subresource == "ephemeralcontainers" && (r.Verb == "patch" || r.Verb == "update"):
+			k.cmd = debugKey
+		case r.Subresource != "exec" || len(r.Command) == 0:
+			continue // attach starts no process: it joins the container's running one
+		}
 		byRequestKey[k] = append(byRequestKey[k], i)
 	}
 	out := map[string]Match{}
@@ -207,6 +232,15 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 			r, s := &requests[ri[i]], &sessions[si[j]]
 			if r.Container != "" && s.ContainerName != "" && r.Container != s.ContainerName {
 				return 0, 0, false
+			}
+			if k.cmd == debugKey {
+				// The ephemeral container starts after the request, once its image
+				// is there: up to EphemeralStartWindow later.
+				d := s.Start.Sub(r.Time)
+				if d < -window || d > EphemeralStartWindow {
+					return 0, 0, false
+				}
+				return d.Abs(), 0, true
 			}
 			start = s.Start.Sub(r.Time).Abs()
 			if start > window {
@@ -251,6 +285,10 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 	}
 	return out
 }
+
+// EphemeralStartWindow bounds how long after a kubectl debug request its
+// ephemeral container may start (its image may have to be pulled first).
+const EphemeralStartWindow = 2 * time.Minute
 
 // AmbiguityMargin is how much better one pairing of two sessions with two
 // requests must fit their times than the swapped pairing to be taken: below

@@ -17,6 +17,13 @@ func TestMatchSessions(t *testing.T) {
 	}
 	ended := func(s SessionCandidate, ms int) SessionCandidate { s.End = at(ms); return s }
 	completed := func(r ExecRequest, ms int) ExecRequest { r.End = at(ms); return r }
+	debug := func(id string, ms int, code int64) ExecRequest {
+		return ExecRequest{AuditID: id, Cluster: "c", Namespace: "billing", PodName: "p1", Subresource: "ephemeralcontainers", Verb: "patch", Time: at(ms), Code: code}
+	}
+	initOf := func(s SessionCandidate, container string) SessionCandidate {
+		s.ContainerInit, s.ContainerName = true, container
+		return s
+	}
 	forbidden := req("r-forbidden", "p1", 0, "bash")
 	forbidden.Code = 403
 	attach := req("r-attach", "p1", 0)
@@ -84,6 +91,21 @@ func TestMatchSessions(t *testing.T) {
 			"ends too far apart",
 			[]SessionCandidate{ended(sess("s1", "p1", 90, "bash"), 20000)},
 			[]ExecRequest{completed(req("r1", "p1", 0, "bash"), 5000)},
+			map[string]string{},
+		},
+		{
+			// kubectl debug: the new ephemeral container's first process, seconds
+			// later; not the app container's, which started long before.
+			"kubectl debug",
+			[]SessionCandidate{initOf(sess("app", "p1", -600000, "sleep", "3600"), "app"), initOf(sess("dbg", "p1", 4200, "sh"), "debugger-x7k2p"),
+				sess("later-exec", "p1", 9000, "sh")},
+			[]ExecRequest{debug("r-debug", 0, 200)},
+			map[string]string{"dbg": "r-debug"},
+		},
+		{
+			"kubectl debug refused",
+			[]SessionCandidate{initOf(sess("dbg", "p1", 4200, "sh"), "debugger-x7k2p")},
+			[]ExecRequest{debug("r-debug", 0, 403)},
 			map[string]string{},
 		},
 		{

@@ -83,7 +83,7 @@ func (s *Store) updateSessions(ctx context.Context, events []*kubetrail.Event) e
 	}
 	for _, e := range events {
 		if e.Category == kubetrail.CategoryK8s {
-			if sub := e.Audit.Subresource; (sub == "exec" || sub == "attach") && e.Audit.Resource == "pods" {
+			if sub := e.Audit.Subresource; (sub == "exec" || sub == "attach" || sub == "ephemeralcontainers") && e.Audit.Resource == "pods" {
 				touch(podKey{e.Cluster, e.Audit.TargetNamespace, e.Audit.TargetName}, e.Time)
 			}
 			continue
@@ -208,14 +208,20 @@ func (s *Store) upsertSessions(ctx context.Context, ids []string, deltas map[str
 }
 
 // attribute re-runs matching for one pod around r. Candidates are read from
-// twice the window either side, and only sessions starting within one window
+// twice the window either side (and, for kubectl debug, the time an ephemeral
+// container may take to start), and only sessions starting within one window
 // either side are rewritten, so that a session whose request lies just outside
 // r is not unpaired for want of seeing it.
 func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 	w := s.matchWindow()
-	lo, hi := r.lo.Add(-2*w).UTC(), r.hi.Add(2*w).UTC()
+	ephemeral := kubetrail.EphemeralStartWindow
+	lo, hi := r.lo.Add(-2*w).UTC(), r.hi.Add(2*w+ephemeral).UTC()
+	// A session is its container's init when no earlier session of the same
+	// container exists: the container's own first process.
 	rows, err := s.wconn.QueryContext(ctx,
-		`SELECT id, container_name, entry_argv, start, "end", coalesce(req_audit_id, array_to_string(req_candidates, '?')) FROM sessions
+		`SELECT id, container_name, entry_argv, start, "end", coalesce(req_audit_id, array_to_string(req_candidates, '?')),
+		   NOT EXISTS (SELECT 1 FROM sessions o WHERE o.container_id = s.container_id AND o.start < s.start)
+		 FROM sessions s
 		 WHERE cluster IS NOT DISTINCT FROM ? AND namespace = ? AND pod_name = ? AND start BETWEEN ? AND ?`,
 		storedValue(k.cluster), k.namespace, k.pod, lo, hi)
 	if err != nil {
@@ -229,12 +235,13 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 		var argv any
 		var start time.Time
 		var end sql.NullTime
-		if err := rows.Scan(&id, &container, &argv, &start, &end, &audit); err != nil {
+		var init bool
+		if err := rows.Scan(&id, &container, &argv, &start, &end, &audit, &init); err != nil {
 			rows.Close()
 			return fmt.Errorf("read sessions to attribute: %w", err)
 		}
 		c := kubetrail.SessionCandidate{ID: id, Cluster: k.cluster, Namespace: k.namespace, PodName: k.pod,
-			ContainerName: container.String, Start: start.UTC()}
+			ContainerName: container.String, Start: start.UTC(), ContainerInit: init}
 		if end.Valid {
 			c.End = end.Time.UTC()
 		}
@@ -251,11 +258,11 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 	filter := kubetrail.And{Terms: []kubetrail.Expr{
 		kubetrail.Comparison{Field: "evt.category", Op: kubetrail.OpEq, Values: []any{"k8s"}},
 		kubetrail.Comparison{Field: "ka.target.resource", Op: kubetrail.OpEq, Values: []any{"pods"}},
-		kubetrail.Comparison{Field: "ka.target.subresource", Op: kubetrail.OpIn, Values: []any{"exec", "attach"}},
+		kubetrail.Comparison{Field: "ka.target.subresource", Op: kubetrail.OpIn, Values: []any{"exec", "attach", "ephemeralcontainers"}},
 		kubetrail.Comparison{Field: "ka.target.namespace", Op: kubetrail.OpEq, Values: []any{k.namespace}},
 		kubetrail.Comparison{Field: "ka.target.name", Op: kubetrail.OpEq, Values: []any{k.pod}},
 	}}
-	cond, args, err := where(kubetrail.Window{From: lo, To: hi.Add(time.Nanosecond)}, filter)
+	cond, args, err := where(kubetrail.Window{From: lo.Add(-ephemeral), To: r.hi.Add(2*w + time.Nanosecond)}, filter)
 	if err != nil {
 		return err
 	}
@@ -273,14 +280,14 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 		byAudit[e.Audit.AuditID] = e
 		r := kubetrail.ExecRequest{AuditID: e.Audit.AuditID, Cluster: e.Cluster, Namespace: e.Audit.TargetNamespace,
 			PodName: e.Audit.TargetName, Container: e.Audit.ExecContainer, Command: e.Audit.ExecCommand,
-			Subresource: e.Audit.Subresource, Time: e.Time, Code: e.Audit.ResponseCode}
+			Subresource: e.Audit.Subresource, Verb: e.Audit.Verb, Time: e.Time, Code: e.Audit.ResponseCode}
 		if e.Audit.Stage == "ResponseComplete" {
 			r.End = e.Audit.StageTime // the stream closed: the process it ran has ended
 		}
 		reqs = append(reqs, r)
 	}
 	pairs := kubetrail.MatchSessions(cands, reqs, w)
-	rlo, rhi := r.lo.Add(-w), r.hi.Add(w)
+	rlo, rhi := r.lo.Add(-w), r.hi.Add(w+ephemeral)
 	for _, c := range cands {
 		if c.Start.Before(rlo) || c.Start.After(rhi) {
 			continue

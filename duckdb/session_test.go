@@ -217,3 +217,43 @@ func TestSessionEntryIsTheFirstProgram(t *testing.T) {
 		t.Errorf("session: entry %q %v, request %+v, %d commands", tr.Session.EntryName, tr.Session.EntryArgv, tr.Session.Request, tr.Session.Commands)
 	}
 }
+
+// kubectl debug adds an ephemeral container: the request (a patch of
+// pods/ephemeralcontainers, no command at the Metadata level) is paired with the
+// new container's first process, seconds later, not with the app's.
+func TestSessionOfKubectlDebug(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	ev := func(seq uint64, at time.Duration, container, name, session string, argv ...string) kubetrail.Event {
+		return kubetrail.Event{Stream: "node-1.d", Seq: seq, Time: t0.Add(at), Category: kubetrail.CategoryProcess, Type: "execve", Result: "SUCCESS",
+			Cluster: "c1", Node: "node-1", Namespace: "billing", PodName: "p1", ContainerID: "id-" + container, ContainerName: container, SessionID: session,
+			Process: kubetrail.Process{Name: name, Argv: argv, PID: int64(seq), ExecID: session}}
+	}
+	patch := kubetrail.Event{Time: t0, Category: kubetrail.CategoryK8s, Type: "patch", Cluster: "c1",
+		Audit: kubetrail.Audit{AuditID: "a-debug", Stage: "ResponseComplete", StageTime: t0.Add(20 * time.Millisecond), UserName: "john.doe", Verb: "patch",
+			Resource: "pods", Subresource: "ephemeralcontainers", TargetNamespace: "billing", TargetName: "p1", ResponseCode: 200}}
+	if _, err := s.Write(ctx, []kubetrail.Event{
+		ev(1, -10*time.Minute, "app", "sleep", "s-app", "sleep", "3600"),
+		ev(2, 4*time.Second, "debugger", "sh", "s-dbg", "sh"),
+		ev(3, 5*time.Second, "app", "sh", "s-exec", "sh"), // an exec without a request, just after
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, []kubetrail.Event{patch}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Sessions(ctx, kubetrail.SessionQuery{Filter: kubetrail.True{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ss := range all {
+		got[ss.ID] = "-"
+		if ss.Request != nil {
+			got[ss.ID] = ss.Attribution()
+		}
+	}
+	if want := map[string]string{"s-app": "-", "s-dbg": "kubectl debug by john.doe", "s-exec": "-"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

@@ -136,6 +136,8 @@ func (c *cluster) createWorkload() (*workload, error) {
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 			// get for WebSocket exec, create for SPDY (and the upgrade check).
 			{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"get", "create"}},
+			// kubectl debug adds an ephemeral container to the pod.
+			{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"patch", "update"}},
 		},
 	}, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create role: %w", err)
@@ -339,8 +341,18 @@ func (c *cluster) runScenario(w *workload) *scenario {
 		t.Fatalf("kubectl cp did not bring back the gzip archive: %v (%d bytes)", err, len(data))
 	}
 	t.Logf("john.doe ran in %s: sh -c %q", sc.pod, sc.seed)
+	// kubectl debug: a new (ephemeral) container in the pod, not an exec.
+	out, err = c.kubectl("john.doe", "debug", sc.pod, "--profile=general", "--image="+busyboxImage, "--image-pull-policy=Never", "-c", debugContainer,
+		"--", "sh", "-c", "id; ls /")
+	if err != nil {
+		t.Fatalf("john.doe's kubectl debug: %v", err)
+	}
+	t.Logf("john.doe ran kubectl debug in %s: %s", sc.pod, strings.TrimSpace(out))
 	return sc
 }
+
+// debugContainer names the ephemeral container john.doe's kubectl debug adds.
+const debugContainer = "debugger"
 
 // deletePod force-deletes a pod and waits until the API server no longer has
 // it and the kubelet has removed its cgroup (its processes are gone).
@@ -632,6 +644,13 @@ func (c *cluster) verify(sc *scenario) []string {
 		p = append(p, fmt.Sprintf("no session of john.doe runs tar (kubectl cp); john.doe's sessions: %s\n  all sessions in pod %s: %s", describe(johns), sc.pod, describe(inPod)))
 	} else {
 		p = append(p, c.checkSession(sc, "john.doe's kubectl cp", cp, "john.doe", tokenUsers["john.doe"])...)
+	}
+
+	// john.doe's kubectl debug: the ephemeral container's own process.
+	if dbg := findSession(johns, func(s *sessionJSON) bool { return s.ContainerName == debugContainer && s.PodName == sc.pod }); dbg == nil {
+		p = append(p, fmt.Sprintf("no session of john.doe in container %s (kubectl debug); john.doe's sessions: %s\n  all sessions in pod %s: %s", debugContainer, describe(johns), sc.pod, describe(inPod)))
+	} else if r := dbg.Request; r == nil || r.Subresource != "ephemeralcontainers" || dbg.WorkloadName != workloadName || !slices.Contains(r.UserGroups, "billing-team") {
+		p = append(p, fmt.Sprintf("john.doe's kubectl debug: %s, request %+v", dbg.String(), r))
 	}
 
 	// The questions an investigator asks of events, across the session link.

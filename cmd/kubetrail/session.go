@@ -151,7 +151,7 @@ func printTrace(out io.Writer, t *kubetrail.Trace) error {
 		if len(r.SourceIPs) > 0 {
 			fmt.Fprintf(out, " from %s", strings.Join(r.SourceIPs, ", "))
 		}
-		fmt.Fprintf(out, "\n          kubectl %s: %s pods/%s at %s, audit ID %s", r.Subresource, r.Verb, r.Subresource,
+		fmt.Fprintf(out, "\n          %s: %s pods/%s at %s, audit ID %s", r.Command(), r.Verb, r.Subresource,
 			r.Time.UTC().Format(time.RFC3339Nano), r.AuditID)
 		if r.UserAgent != "" {
 			fmt.Fprintf(out, ", %s", r.UserAgent)
