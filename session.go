@@ -57,6 +57,10 @@ type Session struct {
 	// equally well: the audit log and the sensor cannot tell which one it was
 	// (the same command in the same pod within milliseconds), so none is named.
 	MaybeUsers []string `json:"maybe_users,omitempty"`
+	// Attachments are kubectl attach requests that joined the session's entry
+	// process while it ran: who could type into it from then on. They do not
+	// make the session theirs: it began without them.
+	Attachments []SessionRequest `json:"attachments,omitempty"`
 }
 
 // SessionRequest is the Kubernetes exec or attach request behind a session.
@@ -281,6 +285,35 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 				m.Alternatives = append(m.Alternatives, requests[ri[k]].AuditID)
 			}
 			out[sessions[si[pairs[i]]].ID] = m
+		}
+	}
+	return out
+}
+
+// MatchAttachments finds, for each kubectl attach request, the session it
+// joined: the entry of the named container's first session (the container's
+// own process, which attach connects to), started before the request and not
+// known to have ended before it. It returns audit id → session id.
+func MatchAttachments(sessions []SessionCandidate, requests []ExecRequest) map[string]string {
+	out := map[string]string{}
+	for _, r := range requests {
+		if r.Subresource != "attach" || !r.Started() {
+			continue
+		}
+		var best *SessionCandidate
+		for i := range sessions {
+			s := &sessions[i]
+			if !s.ContainerInit || s.Cluster != r.Cluster || s.Namespace != r.Namespace || s.PodName != r.PodName ||
+				(r.Container != "" && s.ContainerName != r.Container) || s.Start.After(r.Time) || (!s.End.IsZero() && s.End.Before(r.Time)) {
+				continue
+			}
+			// A container restarted in place has several inits: the latest one runs.
+			if best == nil || s.Start.After(best.Start) {
+				best = s
+			}
+		}
+		if best != nil {
+			out[r.AuditID] = best.ID
 		}
 	}
 	return out

@@ -161,3 +161,28 @@ func flat(m map[string]Match) map[string]string {
 	}
 	return out
 }
+
+func TestMatchAttachments(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	init := func(id, container string, start, end time.Duration) SessionCandidate {
+		s := SessionCandidate{ID: id, Cluster: "c", Namespace: "billing", PodName: "p1", ContainerName: container, ContainerInit: true, Start: t0.Add(start)}
+		if end != 0 {
+			s.End = t0.Add(end)
+		}
+		return s
+	}
+	sessions := []SessionCandidate{
+		init("app-1", "app", -time.Hour, -10*time.Minute), // restarted in place: this one ended
+		init("app-2", "app", -10*time.Minute, 0),
+		init("side", "sidecar", -time.Hour, 0),
+		{ID: "exec", Cluster: "c", Namespace: "billing", PodName: "p1", ContainerName: "app", Start: t0.Add(-time.Minute)},
+	}
+	attach := func(id, container string, code int64) ExecRequest {
+		return ExecRequest{AuditID: id, Cluster: "c", Namespace: "billing", PodName: "p1", Container: container, Subresource: "attach", Verb: "get", Time: t0, Code: code}
+	}
+	got := MatchAttachments(sessions, []ExecRequest{attach("a-app", "app", 101), attach("a-side", "sidecar", 101), attach("a-denied", "app", 403),
+		{AuditID: "an-exec", Cluster: "c", Namespace: "billing", PodName: "p1", Container: "app", Subresource: "exec", Command: []string{"sh"}, Time: t0, Code: 101}})
+	if want := map[string]string{"a-app": "app-2", "a-side": "side"}; !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

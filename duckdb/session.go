@@ -30,6 +30,10 @@ const sessionsSchema = `CREATE TABLE IF NOT EXISTS sessions (
   req_groups VARCHAR[], req_impuser VARCHAR, req_sourceips VARCHAR[], req_useragent VARCHAR,
   req_candidates VARCHAR[]
 );
+CREATE TABLE IF NOT EXISTS session_attachments (
+  audit_id VARCHAR PRIMARY KEY, session_id VARCHAR NOT NULL, time TIMESTAMP_NS NOT NULL, verb VARCHAR,
+  user_name VARCHAR, user_groups VARCHAR[], impuser VARCHAR, sourceips VARCHAR[], useragent VARCHAR
+);
 `
 
 // linkedColumns maps each linked field to its column in the sessions table.
@@ -252,9 +256,6 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 	if err := rows.Close(); err != nil {
 		return err
 	}
-	if len(cands) == 0 {
-		return nil
-	}
 	filter := kubetrail.And{Terms: []kubetrail.Expr{
 		kubetrail.Comparison{Field: "evt.category", Op: kubetrail.OpEq, Values: []any{"k8s"}},
 		kubetrail.Comparison{Field: "ka.target.resource", Op: kubetrail.OpEq, Values: []any{"pods"}},
@@ -285,6 +286,12 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 			r.End = e.Audit.StageTime // the stream closed: the process it ran has ended
 		}
 		reqs = append(reqs, r)
+	}
+	if err := s.attachments(ctx, k, reqs, byAudit); err != nil {
+		return err
+	}
+	if len(cands) == 0 {
+		return nil
 	}
 	pairs := kubetrail.MatchSessions(cands, reqs, w)
 	rlo, rhi := r.lo.Add(-w), r.hi.Add(w+ephemeral)
@@ -327,6 +334,103 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 		}
 	}
 	return nil
+}
+
+// attachments records which session each kubectl attach request among reqs
+// joined: the running init of the container it named, however long before the
+// request that started.
+func (s *Store) attachments(ctx context.Context, k podKey, reqs []kubetrail.ExecRequest, byAudit map[string]*kubetrail.Event) error {
+	var attaches []kubetrail.ExecRequest
+	latest := time.Time{}
+	for _, r := range reqs {
+		if r.Subresource == "attach" {
+			attaches = append(attaches, r)
+			if r.Time.After(latest) {
+				latest = r.Time
+			}
+		}
+	}
+	if len(attaches) == 0 {
+		return nil
+	}
+	rows, err := s.wconn.QueryContext(ctx, `SELECT id, container_name, start, "end" FROM sessions s
+		WHERE cluster IS NOT DISTINCT FROM ? AND namespace = ? AND pod_name = ? AND start <= ?
+		  AND NOT EXISTS (SELECT 1 FROM sessions o WHERE o.container_id = s.container_id AND o.start < s.start)`,
+		storedValue(k.cluster), k.namespace, k.pod, latest.UTC())
+	if err != nil {
+		return fmt.Errorf("read the containers' sessions: %w", err)
+	}
+	var inits []kubetrail.SessionCandidate
+	for rows.Next() {
+		c := kubetrail.SessionCandidate{Cluster: k.cluster, Namespace: k.namespace, PodName: k.pod, ContainerInit: true}
+		var container sql.NullString
+		var end sql.NullTime
+		if err := rows.Scan(&c.ID, &container, &c.Start, &end); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the containers' sessions: %w", err)
+		}
+		c.ContainerName, c.Start, c.End = container.String, c.Start.UTC(), end.Time.UTC()
+		if !end.Valid {
+			c.End = time.Time{}
+		}
+		inits = append(inits, c)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	joined := kubetrail.MatchAttachments(inits, attaches)
+	for _, r := range attaches {
+		// Written again whenever the pod is re-attributed: the same row.
+		if _, err := s.wconn.ExecContext(ctx, `DELETE FROM session_attachments WHERE audit_id = ?`, r.AuditID); err != nil {
+			return fmt.Errorf("record an attach: %w", err)
+		}
+		id, ok := joined[r.AuditID]
+		if !ok {
+			continue
+		}
+		e := byAudit[r.AuditID]
+		if _, err := s.wconn.ExecContext(ctx, `INSERT INTO session_attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.AuditID, id, e.Time.UTC(), storedValue(e.Audit.Verb), storedValue(e.Audit.UserName), storedValue(e.Audit.UserGroups),
+			storedValue(e.Audit.ImpUserName), storedValue(e.Audit.SourceIPs), storedValue(e.Audit.UserAgent)); err != nil {
+			return fmt.Errorf("record an attach: %w", err)
+		}
+	}
+	return nil
+}
+
+// readAttachments fills in the sessions' attachments.
+func (s *Store) readAttachments(ctx context.Context, sessions []kubetrail.Session) error {
+	if len(sessions) == 0 {
+		return nil
+	}
+	ids := make([]string, len(sessions))
+	byID := map[string]*kubetrail.Session{}
+	for i := range sessions {
+		ids[i] = sessions[i].ID
+		byID[sessions[i].ID] = &sessions[i]
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT session_id, audit_id, time, verb, user_name, user_groups, impuser, sourceips, useragent
+		FROM session_attachments WHERE list_contains(?::VARCHAR[], session_id) ORDER BY time`, ids)
+	if err != nil {
+		return fmt.Errorf("read attachments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var a kubetrail.SessionRequest
+		var verb, user, imp, ua sql.NullString
+		var groups, ips any
+		if err := rows.Scan(&id, &a.AuditID, &a.Time, &verb, &user, &groups, &imp, &ips, &ua); err != nil {
+			return fmt.Errorf("read attachments: %w", err)
+		}
+		a.Time, a.Subresource = a.Time.UTC(), "attach"
+		a.Verb, a.UserName, a.ImpUserName, a.UserAgent = verb.String, user.String, imp.String, ua.String
+		a.UserGroups, a.SourceIPs = strs(groups), strs(ips)
+		if ss := byID[id]; ss != nil {
+			ss.Attachments = append(ss.Attachments, a)
+		}
+	}
+	return rows.Err()
 }
 
 func (s *Store) matchWindow() time.Duration {
@@ -429,7 +533,11 @@ func (s *Store) Sessions(ctx context.Context, q kubetrail.SessionQuery) ([]kubet
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
-	return scanSessions(rows)
+	sessions, err := scanSessions(rows)
+	if err != nil {
+		return nil, err
+	}
+	return sessions, s.readAttachments(ctx, sessions)
 }
 
 // Trace returns a session and its events in time order.
@@ -444,6 +552,9 @@ func (s *Store) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) 
 	}
 	if len(found) == 0 {
 		return nil, kubetrail.Errorf(kubetrail.ENOTFOUND, "no session %s", id)
+	}
+	if err := s.readAttachments(ctx, found); err != nil {
+		return nil, err
 	}
 	t := &kubetrail.Trace{Session: found[0]}
 	// The session's span bounds the scan: rows are stored in time order, so

@@ -257,3 +257,30 @@ func TestSessionOfKubectlDebug(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// kubectl attach joins a container's running process: the container's own
+// session records who attached and when, without becoming theirs.
+func TestSessionAttachments(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	init := kubetrail.Event{Stream: "node-1.a", Seq: 1, Time: t0.Add(-time.Hour), Category: kubetrail.CategoryProcess, Type: "execve", Result: "SUCCESS",
+		Cluster: "c1", Node: "node-1", Namespace: "billing", PodName: "p1", ContainerID: "id-app", ContainerName: "app", SessionID: "s-app",
+		Process: kubetrail.Process{Name: "sh", Argv: []string{"sh"}, PID: 1, ExecID: "s-app"}}
+	attach := kubetrail.Event{Time: t0, Category: kubetrail.CategoryK8s, Type: "get", Cluster: "c1",
+		Audit: kubetrail.Audit{AuditID: "a-attach", Stage: "ResponseStarted", StageTime: t0, UserName: "bob", UserGroups: []string{"sre"}, Verb: "get",
+			Resource: "pods", Subresource: "attach", TargetNamespace: "billing", TargetName: "p1", ResponseCode: 101, ExecContainer: "app",
+			SourceIPs: []string{"10.8.0.22"}}}
+	for _, b := range [][]kubetrail.Event{{init}, {attach}, {attach}} { // the second attach batch is a retry
+		if _, err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := s.Trace(ctx, "s-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Session.Request != nil || len(tr.Session.Attachments) != 1 || tr.Session.Attachments[0].UserName != "bob" ||
+		!tr.Session.Attachments[0].Time.Equal(t0) || tr.Session.Attachments[0].SourceIPs[0] != "10.8.0.22" {
+		t.Errorf("session %+v, attachments %+v", tr.Session.Request, tr.Session.Attachments)
+	}
+}

@@ -138,6 +138,7 @@ func (c *cluster) createWorkload() (*workload, error) {
 			{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"get", "create"}},
 			// kubectl debug adds an ephemeral container to the pod.
 			{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"patch", "update"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/attach"}, Verbs: []string{"get", "create"}},
 		},
 	}, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create role: %w", err)
@@ -348,6 +349,13 @@ func (c *cluster) runScenario(w *workload) *scenario {
 		t.Fatalf("john.doe's kubectl debug: %v", err)
 	}
 	t.Logf("john.doe ran kubectl debug in %s: %s", sc.pod, strings.TrimSpace(out))
+	// kubectl attach: jane joins the app container's own process, which streams
+	// until she leaves (here, after a few seconds).
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	attach := exec.CommandContext(ctx, c.tools.kubectl, "--kubeconfig", c.userKubeconfigs["jane"], "-n", namespace, "attach", sc.pod, "-c", "app")
+	attach.Env = append(os.Environ(), "HOME="+c.path("home"))
+	_ = attach.Run() // ends when the context does
+	cancel()
 	return sc
 }
 
@@ -405,24 +413,25 @@ func (c *cluster) eventually(what string, timeout time.Duration, check func() []
 // The CLI's JSON, decoded into types of the test's own: the keys are the
 // contract (README, kubetrail fields), not kubetrail's Go types.
 type sessionJSON struct {
-	ID            string       `json:"session.id"`
-	Cluster       string       `json:"k8s.cluster.name"`
-	Node          string       `json:"k8s.node.name"`
-	Namespace     string       `json:"k8s.ns.name"`
-	WorkloadKind  string       `json:"k8s.workload.kind"`
-	WorkloadName  string       `json:"k8s.workload.name"`
-	PodName       string       `json:"k8s.pod.name"`
-	ContainerName string       `json:"container.name"`
-	EntryName     string       `json:"entry.name"`
-	EntryArgv     []string     `json:"entry.argv"`
-	Start         time.Time    `json:"start"`
-	End           time.Time    `json:"end"`
-	ExitCode      *int64       `json:"exit_code"`
-	Commands      int64        `json:"commands"`
-	Connections   int64        `json:"connections"`
-	FileChanges   int64        `json:"file_changes"`
-	Request       *requestJSON `json:"request"`
-	MaybeUsers    []string     `json:"maybe_users"`
+	ID            string        `json:"session.id"`
+	Cluster       string        `json:"k8s.cluster.name"`
+	Node          string        `json:"k8s.node.name"`
+	Namespace     string        `json:"k8s.ns.name"`
+	WorkloadKind  string        `json:"k8s.workload.kind"`
+	WorkloadName  string        `json:"k8s.workload.name"`
+	PodName       string        `json:"k8s.pod.name"`
+	ContainerName string        `json:"container.name"`
+	EntryName     string        `json:"entry.name"`
+	EntryArgv     []string      `json:"entry.argv"`
+	Start         time.Time     `json:"start"`
+	End           time.Time     `json:"end"`
+	ExitCode      *int64        `json:"exit_code"`
+	Commands      int64         `json:"commands"`
+	Connections   int64         `json:"connections"`
+	FileChanges   int64         `json:"file_changes"`
+	Request       *requestJSON  `json:"request"`
+	MaybeUsers    []string      `json:"maybe_users"`
+	Attachments   []requestJSON `json:"attachments"`
 }
 
 type requestJSON struct {
@@ -644,6 +653,14 @@ func (c *cluster) verify(sc *scenario) []string {
 		p = append(p, fmt.Sprintf("no session of john.doe runs tar (kubectl cp); john.doe's sessions: %s\n  all sessions in pod %s: %s", describe(johns), sc.pod, describe(inPod)))
 	} else {
 		p = append(p, c.checkSession(sc, "john.doe's kubectl cp", cp, "john.doe", tokenUsers["john.doe"])...)
+	}
+
+	// jane's kubectl attach: recorded on the app container's own session, which
+	// stays nobody's.
+	if app := findSession(inPod, func(s *sessionJSON) bool { return len(s.Attachments) > 0 }); app == nil {
+		p = append(p, fmt.Sprintf("no session in pod %s records jane's kubectl attach: %s", sc.pod, describe(inPod)))
+	} else if a := app.Attachments[0]; a.UserName != "jane" || app.ContainerName != "app" || app.Request != nil {
+		p = append(p, fmt.Sprintf("jane's kubectl attach: on session %s, attachment %+v", app.String(), a))
 	}
 
 	// john.doe's kubectl debug: the ephemeral container's own process.

@@ -77,6 +77,13 @@ func printSessions(out io.Writer, sessions []kubetrail.Session) error {
 				who += " from " + r.SourceIPs[0]
 			}
 		}
+		for _, a := range s.Attachments {
+			if who == "-" {
+				who = "attached: " + a.UserName
+			} else {
+				who += ", attached: " + a.UserName
+			}
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", start.UTC().Format("2006-01-02T15:04:05.000Z"), s.ID, who,
 			s.Namespace+"/"+s.PodName, s.ContainerName, clip(entryCmdline(s), 40), s.Commands, s.Connections, s.FileChanges)
 	}
@@ -161,6 +168,13 @@ func printTrace(out io.Writer, t *kubetrail.Trace) error {
 		fmt.Fprintf(out, "  Who:    %s\n          (their exec requests fit this session's times equally well; the audit log and the sensor cannot tell which)\n", s.Attribution())
 	} else {
 		fmt.Fprintln(out, "  Who:    no Kubernetes request started it (an exec probe, crictl exec on the node, or the container's init)")
+	}
+	for _, a := range s.Attachments {
+		fmt.Fprintf(out, "  Attached: %s", a.UserName)
+		if len(a.SourceIPs) > 0 {
+			fmt.Fprintf(out, " from %s", a.SourceIPs[0])
+		}
+		fmt.Fprintf(out, " at %s (kubectl attach, audit ID %s): could type into the entry process from then on\n", a.Time.UTC().Format(time.RFC3339Nano), a.AuditID)
 	}
 	workload := ""
 	if s.WorkloadName != "" {
