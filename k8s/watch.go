@@ -1,5 +1,6 @@
 // Package k8s keeps kubetrail's inventory of a cluster from the Kubernetes API:
-// pods, services and nodes, and the owners that name a pod's workload, watched
+// pods, services (and their endpoints outside the cluster's pods) and nodes,
+// and the owners that name a pod's workload, watched
 // with client-go informers. Every change of an object's addresses or owner
 // becomes an inventory observation, kept after the object is deleted, so that
 // the remote end of any connection can be named as it was at the time, and the
@@ -17,6 +18,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -73,7 +75,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 	}
 	var handlers []cache.InformerSynced
-	for _, inf := range []cache.SharedIndexInformer{f.Core().V1().Pods().Informer(), f.Core().V1().Services().Informer(), f.Core().V1().Nodes().Informer()} {
+	for _, inf := range []cache.SharedIndexInformer{f.Core().V1().Pods().Informer(), f.Core().V1().Services().Informer(),
+		f.Core().V1().Nodes().Informer(), f.Discovery().V1().EndpointSlices().Informer()} {
 		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { w.observe(obj, initial, false) },
 			UpdateFunc: func(_, obj any) { w.observe(obj, false, false) },
@@ -188,6 +191,23 @@ func (w *Watcher) inventoryObject(obj any) (kubetrail.InventoryObject, bool) {
 			}
 		}
 		o.IPs = append(o.IPs, x.Spec.ExternalIPs...)
+		return o, true
+	case *discoveryv1.EndpointSlice:
+		// A service's endpoints that are no pod (a selector-less service in
+		// front of a database outside the cluster, say) name those addresses
+		// after the service; pods' addresses are named by the pods themselves.
+		name := x.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			name = x.Name
+		}
+		o := kubetrail.InventoryObject{Kind: kubetrail.ObjectService, Namespace: x.Namespace, Name: name, UID: string(x.UID)}
+		for _, ep := range x.Endpoints {
+			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+				continue
+			}
+			o.IPs = append(o.IPs, ep.Addresses...)
+		}
+		slices.Sort(o.IPs)
 		return o, true
 	case *corev1.Node:
 		o := kubetrail.InventoryObject{Kind: kubetrail.ObjectNode, Name: x.Name, UID: string(x.UID)}

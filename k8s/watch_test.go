@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
@@ -67,7 +68,15 @@ func TestWatcherObservesAddressesAndOwners(t *testing.T) {
 		Spec: corev1.ServiceSpec{ClusterIPs: []string{corev1.ClusterIPNone}}}
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", UID: "node-uid", CreationTimestamp: created},
 		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.0.11"}, {Type: corev1.NodeHostName, Address: "node-1"}}}}
-	client := fake.NewClientset(rs, pod, orphan, svc, headless, node)
+	// A selector-less service in front of a database outside the cluster: its
+	// hand-made endpoint names that address; the pod-backed one adds nothing.
+	external := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "data", Name: "legacy-db-abcde", UID: "eps-uid", CreationTimestamp: created,
+		Labels: map[string]string{discoveryv1.LabelServiceName: "legacy-db"}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"203.0.113.5"}}}}
+	backed := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "data", Name: "pgbouncer-xyz", UID: "eps2-uid", CreationTimestamp: created,
+		Labels: map[string]string{discoveryv1.LabelServiceName: "pgbouncer"}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.1.7"}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "x"}}}}
+	client := fake.NewClientset(rs, pod, orphan, svc, headless, node, external, backed)
 
 	rec := &recorder{}
 	w := &Watcher{Cluster: "prod", Client: client, Sink: rec, FlushInterval: 20 * time.Millisecond}
@@ -87,6 +96,8 @@ func TestWatcherObservesAddressesAndOwners(t *testing.T) {
 		"service data/pgbouncer [10.96.3.4] node= workload=/ deleted=false",
 		"service data/kafka [] node= workload=/ deleted=false",
 		"node /node-1 [192.168.0.11] node= workload=/ deleted=false",
+		"service data/legacy-db [203.0.113.5] node= workload=/ deleted=false",
+		"service data/pgbouncer [] node= workload=/ deleted=false",
 	} {
 		if !initial[want] {
 			t.Errorf("missing %q in %q", want, rec.lines())
