@@ -115,6 +115,9 @@ type Process struct {
 	ExecID       string
 	ParentExecID string
 	ExitCode     int64
+	// ExecAuditID is, for the process that opened a session, the audit ID of
+	// the exec request its environment names (KUBERNETES_EXEC_AUDIT_ID, KEP-6035).
+	ExecAuditID string
 }
 
 // Network describes one connection.

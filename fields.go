@@ -177,6 +177,7 @@ var Fields = []Field{
 	integer("proc.exitcode", onlyProcess, "Exit code, once the process has ended.", func(e *Event) *int64 { return &e.Process.ExitCode }),
 	str("proc.exec_id", runtimeCategories, "Identifier of this execution, unique per node boot.", func(e *Event) *string { return &e.Process.ExecID }),
 	str("proc.pexec_id", runtimeCategories, "Identifier of the parent's execution.", func(e *Event) *string { return &e.Process.ParentExecID }),
+	str("proc.exec_auditid", runtimeCategories, "For the process that opened a session: the audit ID of the exec request it says it ran for, from KUBERNETES_EXEC_AUDIT_ID in its environment (KEP-6035). A claim: kubetrail checks it against the request's pod, command and time.", func(e *Event) *string { return &e.Process.ExecAuditID }),
 	integer("user.uid", runtimeCategories, "User ID the process runs as.", func(e *Event) *int64 { return &e.Process.UID }),
 	str("user.name", runtimeCategories, "User name, where the container's passwd file names the uid.", func(e *Event) *string { return &e.Process.UserName }),
 	integer("user.loginuid", runtimeCategories, "Audit login user ID; -1 when unset.", func(e *Event) *int64 { return &e.Process.LoginUID }),

@@ -35,6 +35,9 @@ type Session struct {
 	EntryName string   `json:"entry.name,omitempty"`
 	EntryArgv []string `json:"entry.argv,omitempty"`
 	EntryTTY  int64    `json:"entry.tty,omitempty"`
+	// EntryExecAuditID is the request the entry names in its environment
+	// (KEP-6035): a claim, honoured only when it fits the pod, command and time.
+	EntryExecAuditID string `json:"entry.exec_auditid,omitempty"`
 
 	Start time.Time `json:"start,omitzero"` // when the entry process started
 	// End is when the entry process exited; zero while it runs (or its exit was
@@ -146,6 +149,9 @@ type SessionCandidate struct {
 	// ContainerInit marks the first session of its container: the container's
 	// own process, which a kubectl debug request starts in a new container.
 	ContainerInit bool
+	// ClaimedAuditID is the request the entry process names in its environment
+	// (KUBERNETES_EXEC_AUDIT_ID, KEP-6035), if any.
+	ClaimedAuditID string
 }
 
 // ExecRequest is what matching needs of a pods/exec or pods/attach request.
@@ -258,7 +264,27 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 			}
 			return start, end, true
 		}
+		// A session whose process names its request (KEP-6035) is paired with it
+		// when the claim fits the pod, command and times: the process can set
+		// that variable itself, so a claim that does not fit counts for nothing.
+		claimed := map[int]int{} // request row → session column
+		claimant := map[int]bool{}
+		for j := range si {
+			if id := sessions[si[j]].ClaimedAuditID; id != "" {
+				for i := range ri {
+					if _, _, ok := misalignment(i, j); ok && requests[ri[i]].AuditID == id {
+						claimed[i], claimant[j] = j, true
+					}
+				}
+			}
+		}
 		pairs := assign(len(ri), len(si), func(i, j int) (float64, bool) {
+			if c, ok := claimed[i]; ok {
+				return 0, c == j
+			}
+			if claimant[j] {
+				return 0, false
+			}
 			start, end, ok := misalignment(i, j)
 			return start.Seconds()*start.Seconds() + end.Seconds()*end.Seconds(), ok
 		})
@@ -268,6 +294,12 @@ func MatchSessions(sessions []SessionCandidate, requests []ExecRequest, window t
 		ambiguous := map[int][]int{} // row → other rows it could swap with
 		for x, i := range rows {
 			for _, k := range rows[x+1:] {
+				if _, ok := claimed[i]; ok {
+					break // paired by its own claim: certain
+				}
+				if _, ok := claimed[k]; ok {
+					continue
+				}
 				a, b := pairs[i], pairs[k]
 				s1, e1, _ := misalignment(i, a)
 				s2, e2, _ := misalignment(k, b)

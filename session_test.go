@@ -16,6 +16,7 @@ func TestMatchSessions(t *testing.T) {
 		return ExecRequest{AuditID: id, Cluster: "c", Namespace: "billing", PodName: pod, Container: "app", Command: argv, Subresource: "exec", Time: at(ms), Code: 101}
 	}
 	ended := func(s SessionCandidate, ms int) SessionCandidate { s.End = at(ms); return s }
+	claim := func(s SessionCandidate, audit string) SessionCandidate { s.ClaimedAuditID = audit; return s }
 	completed := func(r ExecRequest, ms int) ExecRequest { r.End = at(ms); return r }
 	debug := func(id string, ms int, code int64) ExecRequest {
 		return ExecRequest{AuditID: id, Cluster: "c", Namespace: "billing", PodName: "p1", Subresource: "ephemeralcontainers", Verb: "patch", Time: at(ms), Code: code}
@@ -107,6 +108,21 @@ func TestMatchSessions(t *testing.T) {
 			[]SessionCandidate{initOf(sess("dbg", "p1", 4200, "sh"), "debugger-x7k2p")},
 			[]ExecRequest{debug("r-debug", 0, 403)},
 			map[string]string{},
+		},
+		{
+			// KEP-6035: each shell names its request, which settles what the
+			// times cannot.
+			"same command at the same moment, claimed",
+			[]SessionCandidate{claim(sess("s1", "p1", 80, "bash"), "r2"), claim(sess("s2", "p1", 95, "bash"), "r1")},
+			[]ExecRequest{req("r1", "p1", 0, "bash"), req("r2", "p1", 10, "bash")},
+			map[string]string{"s1": "r2", "s2": "r1"},
+		},
+		{
+			// A claim that does not fit (another pod's request, forged) counts for nothing.
+			"forged claim",
+			[]SessionCandidate{claim(sess("s1", "p1", 80, "bash"), "r-elsewhere")},
+			[]ExecRequest{req("r1", "p1", 0, "bash"), req("r-elsewhere", "p2", 0, "bash")},
+			map[string]string{"s1": "r1"},
 		},
 		{
 			"two users, different commands",

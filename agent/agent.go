@@ -118,6 +118,9 @@ type process struct {
 	// session is the exec id of the process that entered the container from
 	// outside it and from which this one descends; "" on the host.
 	session string
+	// execAuditID is, for a session's entry, KUBERNETES_EXEC_AUDIT_ID from its
+	// environment (KEP-6035).
+	execAuditID string
 }
 
 // sessionOf says which session process p of a container belongs to, given its
@@ -337,6 +340,12 @@ func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
 		}
 		p.container = e.ContainerID
 		p.session = sessionOf(p, parent)
+		if p.session == p.execID {
+			// Kubernetes 1.35+ (KEP-6035) tells the exec'd process which request
+			// started it. Read at the entry only: sessions are few, and the
+			// environment is the kernel's copy of what execve was given.
+			p.execAuditID = a.readEnv(r.PID, "KUBERNETES_EXEC_AUDIT_ID")
+		}
 		a.procs[r.PID] = p
 		e.Category, e.Type = kubetrail.CategoryProcess, "execve"
 	case ebpf.KindExit:
@@ -388,7 +397,7 @@ func (a *Agent) convert(r *ebpf.Record, e *kubetrail.Event) bool {
 	e.SessionID = p.session
 	e.Process = kubetrail.Process{Name: p.name, ExePath: p.exePath, Argv: p.argv, PID: int64(r.PID), PPID: int64(r.PPID),
 		ParentName: p.pname, Cwd: p.cwd, TTY: int64(r.TTY), UID: int64(r.UID), GID: int64(r.GID), LoginUID: loginUID(r.LoginUID),
-		ExecID: p.execID, ParentExecID: p.pexecID, ExitCode: e.Process.ExitCode}
+		ExecID: p.execID, ParentExecID: p.pexecID, ExitCode: e.Process.ExitCode, ExecAuditID: p.execAuditID}
 	if e.Category != kubetrail.CategoryProcess {
 		e.Process.Cwd = "" // cwd is a field of executions only
 	}
@@ -483,6 +492,21 @@ func (a *Agent) readComm(pid uint32) string {
 func (a *Agent) readLink(pid uint32, name string) string {
 	s, _ := os.Readlink(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(int(pid)), name))
 	return s
+}
+
+// readEnv returns the value of one variable in a process' environment, "" when
+// it is not set or the process is gone.
+func (a *Agent) readEnv(pid uint32, name string) string {
+	data, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, strconv.FormatUint(uint64(pid), 10), "environ"))
+	if err != nil {
+		return ""
+	}
+	for _, kv := range strings.Split(string(data), "\x00") {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func (a *Agent) readCmdline(pid uint32) []string {

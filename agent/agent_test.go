@@ -146,8 +146,11 @@ func TestAgentEndToEnd(t *testing.T) {
 	work := t.TempDir()
 	// The seed's sequence, in the container's cgroup: a shell that downloads,
 	// unpacks, writes and removes.
-	chain := fmt.Sprintf(`cd %s && exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3 > payload.txt && exec 3>&- && tar -cf bundle.tar payload.txt && rm bundle.tar && echo done`, work, port)
+	// The shell lingers a moment, as an interactive one would, so that the agent
+	// reads its environment (KEP-6035's KUBERNETES_EXEC_AUDIT_ID) while it runs.
+	chain := fmt.Sprintf(`sleep 0.5; cd %s && exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3 > payload.txt && exec 3>&- && tar -cf bundle.tar payload.txt && rm bundle.tar && echo done`, work, port)
 	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec /bin/bash -c '%s'`, dir, chain))
+	cmd.Env = append(os.Environ(), "KUBERNETES_EXEC_AUDIT_ID=6e9a0858-a11c-4449-b430-9fb49420c081")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("run the chain: %v\n%s", err, out)
 	}
@@ -201,6 +204,9 @@ func TestAgentEndToEnd(t *testing.T) {
 		if e.SessionID != bash.Process.ExecID {
 			t.Errorf("%s %s: session %q, want bash's exec id %q", e.Type, e.Process.Name, e.SessionID, bash.Process.ExecID)
 		}
+	}
+	if bash.Process.ExecAuditID != "6e9a0858-a11c-4449-b430-9fb49420c081" {
+		t.Errorf("bash: proc.exec_auditid %q, want the KUBERNETES_EXEC_AUDIT_ID of its environment", bash.Process.ExecAuditID)
 	}
 	if tar := byName["tar"]; strings.Join(tar.Process.Argv, " ") != "tar -cf bundle.tar payload.txt" || tar.Process.Cwd != work {
 		t.Errorf("tar: argv %q cwd %q", tar.Process.Argv, tar.Process.Cwd)

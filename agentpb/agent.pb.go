@@ -358,22 +358,25 @@ func (x *Event) GetFile() *File {
 }
 
 type Process struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	ExePath       string                 `protobuf:"bytes,2,opt,name=exe_path,json=exePath,proto3" json:"exe_path,omitempty"`
-	Argv          []string               `protobuf:"bytes,3,rep,name=argv,proto3" json:"argv,omitempty"`
-	Pid           int64                  `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
-	Ppid          int64                  `protobuf:"varint,5,opt,name=ppid,proto3" json:"ppid,omitempty"`
-	ParentName    string                 `protobuf:"bytes,6,opt,name=parent_name,json=parentName,proto3" json:"parent_name,omitempty"`
-	Cwd           string                 `protobuf:"bytes,7,opt,name=cwd,proto3" json:"cwd,omitempty"`
-	Tty           int64                  `protobuf:"varint,8,opt,name=tty,proto3" json:"tty,omitempty"`
-	Uid           int64                  `protobuf:"varint,9,opt,name=uid,proto3" json:"uid,omitempty"`
-	UserName      string                 `protobuf:"bytes,10,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
-	LoginUid      int64                  `protobuf:"varint,11,opt,name=login_uid,json=loginUid,proto3" json:"login_uid,omitempty"`
-	Gid           int64                  `protobuf:"varint,12,opt,name=gid,proto3" json:"gid,omitempty"`
-	ExecId        string                 `protobuf:"bytes,13,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
-	ParentExecId  string                 `protobuf:"bytes,14,opt,name=parent_exec_id,json=parentExecId,proto3" json:"parent_exec_id,omitempty"`
-	ExitCode      int64                  `protobuf:"varint,15,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ExePath      string                 `protobuf:"bytes,2,opt,name=exe_path,json=exePath,proto3" json:"exe_path,omitempty"`
+	Argv         []string               `protobuf:"bytes,3,rep,name=argv,proto3" json:"argv,omitempty"`
+	Pid          int64                  `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Ppid         int64                  `protobuf:"varint,5,opt,name=ppid,proto3" json:"ppid,omitempty"`
+	ParentName   string                 `protobuf:"bytes,6,opt,name=parent_name,json=parentName,proto3" json:"parent_name,omitempty"`
+	Cwd          string                 `protobuf:"bytes,7,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	Tty          int64                  `protobuf:"varint,8,opt,name=tty,proto3" json:"tty,omitempty"`
+	Uid          int64                  `protobuf:"varint,9,opt,name=uid,proto3" json:"uid,omitempty"`
+	UserName     string                 `protobuf:"bytes,10,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	LoginUid     int64                  `protobuf:"varint,11,opt,name=login_uid,json=loginUid,proto3" json:"login_uid,omitempty"`
+	Gid          int64                  `protobuf:"varint,12,opt,name=gid,proto3" json:"gid,omitempty"`
+	ExecId       string                 `protobuf:"bytes,13,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	ParentExecId string                 `protobuf:"bytes,14,opt,name=parent_exec_id,json=parentExecId,proto3" json:"parent_exec_id,omitempty"`
+	ExitCode     int64                  `protobuf:"varint,15,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// For the process that opened a session: KUBERNETES_EXEC_AUDIT_ID from its
+	// environment (KEP-6035), the audit ID of the exec request it says it ran for.
+	ExecAuditId   string `protobuf:"bytes,16,opt,name=exec_audit_id,json=execAuditId,proto3" json:"exec_audit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +514,13 @@ func (x *Process) GetExitCode() int64 {
 		return x.ExitCode
 	}
 	return 0
+}
+
+func (x *Process) GetExecAuditId() string {
+	if x != nil {
+		return x.ExecAuditId
+	}
+	return ""
 }
 
 type Network struct {
@@ -806,7 +816,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x04lost\x18\x16 \x01(\x03R\x04lost\x125\n" +
 	"\aprocess\x18\x1e \x01(\v2\x1b.kubetrail.agent.v1.ProcessR\aprocess\x125\n" +
 	"\anetwork\x18\x1f \x01(\v2\x1b.kubetrail.agent.v1.NetworkR\anetwork\x12,\n" +
-	"\x04file\x18  \x01(\v2\x18.kubetrail.agent.v1.FileR\x04file\"\xf1\x02\n" +
+	"\x04file\x18  \x01(\v2\x18.kubetrail.agent.v1.FileR\x04file\"\x95\x03\n" +
 	"\aProcess\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bexe_path\x18\x02 \x01(\tR\aexePath\x12\x12\n" +
@@ -824,7 +834,8 @@ const file_agent_proto_rawDesc = "" +
 	"\x03gid\x18\f \x01(\x03R\x03gid\x12\x17\n" +
 	"\aexec_id\x18\r \x01(\tR\x06execId\x12$\n" +
 	"\x0eparent_exec_id\x18\x0e \x01(\tR\fparentExecId\x12\x1b\n" +
-	"\texit_code\x18\x0f \x01(\x03R\bexitCode\"\xbd\x01\n" +
+	"\texit_code\x18\x0f \x01(\x03R\bexitCode\x12\"\n" +
+	"\rexec_audit_id\x18\x10 \x01(\tR\vexecAuditId\"\xbd\x01\n" +
 	"\aNetwork\x12\x18\n" +
 	"\al4proto\x18\x01 \x01(\tR\al4proto\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x1b\n" +

@@ -76,7 +76,7 @@ func fromEvent(e *kubetrail.Event) (*Event, error) {
 		Process: &Process{Name: e.Process.Name, ExePath: e.Process.ExePath, Argv: e.Process.Argv, Pid: e.Process.PID,
 			Ppid: e.Process.PPID, ParentName: e.Process.ParentName, Cwd: e.Process.Cwd, Tty: e.Process.TTY, Uid: e.Process.UID,
 			UserName: e.Process.UserName, LoginUid: e.Process.LoginUID, Gid: e.Process.GID, ExecId: e.Process.ExecID,
-			ParentExecId: e.Process.ParentExecID, ExitCode: e.Process.ExitCode},
+			ParentExecId: e.Process.ParentExecID, ExitCode: e.Process.ExitCode, ExecAuditId: e.Process.ExecAuditID},
 	}
 	if e.Category == kubetrail.CategoryNetwork {
 		n := &e.Network
@@ -172,7 +172,7 @@ func toEvent(stream string, pe *Event, e *kubetrail.Event) error {
 	if p := pe.Process; p != nil && cat != kubetrail.CategoryGap {
 		e.Process = kubetrail.Process{Name: p.Name, ExePath: p.ExePath, Argv: p.Argv, PID: p.Pid, PPID: p.Ppid,
 			ParentName: p.ParentName, Cwd: p.Cwd, TTY: p.Tty, UID: p.Uid, UserName: p.UserName, LoginUID: p.LoginUid,
-			GID: p.Gid, ExecID: p.ExecId, ParentExecID: p.ParentExecId, ExitCode: p.ExitCode}
+			GID: p.Gid, ExecID: p.ExecId, ParentExecID: p.ParentExecId, ExitCode: p.ExitCode, ExecAuditID: p.ExecAuditId}
 	}
 	switch cat {
 	case kubetrail.CategoryNetwork:

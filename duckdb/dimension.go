@@ -44,7 +44,7 @@ var (
 			"proc.exec_id", "proc.pexec_id", "user.uid", "user.name", "user.loginuid", "group.gid",
 			// A process belongs to one session all its life: kept with it, a session's
 			// events are found through the small processes table, by integer.
-			"session.id"},
+			"session.id", "proc.exec_auditid"},
 		derived: []string{"proc.exe", "proc.args", "proc.cmdline"}}
 	dimensions = []*dimension{scopes, processes}
 )

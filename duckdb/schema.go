@@ -139,4 +139,4 @@ func schemaSQL() string {
 
 // schemaVersion is bumped when the events table changes incompatibly; a data dir
 // written by another version is refused rather than misread.
-const schemaVersion = "6"
+const schemaVersion = "7"

@@ -22,7 +22,7 @@ const sessionsSchema = `CREATE TABLE IF NOT EXISTS sessions (
   id VARCHAR PRIMARY KEY,
   cluster VARCHAR, node VARCHAR, namespace VARCHAR, workload_kind VARCHAR, workload_name VARCHAR,
   pod_name VARCHAR, pod_uid VARCHAR, container_id VARCHAR, container_name VARCHAR, image VARCHAR,
-  entry_name VARCHAR, entry_argv VARCHAR[], entry_tty BIGINT,
+  entry_name VARCHAR, entry_argv VARCHAR[], entry_tty BIGINT, entry_exec_auditid VARCHAR,
   start TIMESTAMP_NS, "end" TIMESTAMP_NS, exit_code BIGINT,
   first TIMESTAMP_NS NOT NULL, last TIMESTAMP_NS NOT NULL,
   commands BIGINT NOT NULL, connections BIGINT NOT NULL, file_changes BIGINT NOT NULL,
@@ -163,12 +163,12 @@ func (s *Store) updateSessions(ctx context.Context, events []*kubetrail.Event) e
 	return nil
 }
 
-const sessionColumns = 22 // the columns upsertSessions writes, id to file_changes
+const sessionColumns = 23 // the columns upsertSessions writes, id to file_changes
 
 func (s *Store) upsertSessions(ctx context.Context, ids []string, deltas map[string]*sessionDelta) error {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO sessions (id, cluster, node, namespace, workload_kind, workload_name, pod_name, pod_uid,
-  container_id, container_name, image, entry_name, entry_argv, entry_tty, start, "end", exit_code, first, last,
+  container_id, container_name, image, entry_name, entry_argv, entry_tty, entry_exec_auditid, start, "end", exit_code, first, last,
   commands, connections, file_changes) VALUES `)
 	args := make([]any, 0, len(ids)*sessionColumns)
 	for i, id := range ids {
@@ -182,9 +182,10 @@ func (s *Store) upsertSessions(ctx context.Context, ids []string, deltas map[str
 			storedValue(sc.WorkloadKind), storedValue(sc.WorkloadName), storedValue(sc.PodName), storedValue(sc.PodUID),
 			storedValue(sc.ContainerID), storedValue(sc.ContainerName), storedValue(sc.Image()))
 		if d.entry != nil {
-			args = append(args, storedValue(d.entry.Process.Name), storedValue(d.entry.Process.Argv), d.entry.Process.TTY, d.entry.Time.UTC())
+			args = append(args, storedValue(d.entry.Process.Name), storedValue(d.entry.Process.Argv), d.entry.Process.TTY,
+				storedValue(d.entry.Process.ExecAuditID), d.entry.Time.UTC())
 		} else {
-			args = append(args, nil, nil, nil, nil)
+			args = append(args, nil, nil, nil, nil, nil)
 		}
 		if d.exit != nil {
 			args = append(args, d.exit.Time.UTC(), d.exit.Process.ExitCode)
@@ -201,6 +202,7 @@ func (s *Store) upsertSessions(ctx context.Context, ids []string, deltas map[str
   container_name = coalesce(sessions.container_name, excluded.container_name), image = coalesce(sessions.image, excluded.image),
   entry_name = coalesce(sessions.entry_name, excluded.entry_name), entry_argv = coalesce(sessions.entry_argv, excluded.entry_argv),
   entry_tty = coalesce(sessions.entry_tty, excluded.entry_tty), start = coalesce(sessions.start, excluded.start),
+  entry_exec_auditid = coalesce(sessions.entry_exec_auditid, excluded.entry_exec_auditid),
   "end" = coalesce(excluded."end", sessions."end"), exit_code = coalesce(excluded.exit_code, sessions.exit_code),
   first = least(sessions.first, excluded.first), last = greatest(sessions.last, excluded.last),
   commands = sessions.commands + excluded.commands, connections = sessions.connections + excluded.connections,
@@ -223,7 +225,7 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 	// A session is its container's init when no earlier session of the same
 	// container exists: the container's own first process.
 	rows, err := s.wconn.QueryContext(ctx,
-		`SELECT id, container_name, entry_argv, start, "end", coalesce(req_audit_id, array_to_string(req_candidates, '?')),
+		`SELECT id, container_name, entry_argv, start, "end", coalesce(req_audit_id, array_to_string(req_candidates, '?')), entry_exec_auditid,
 		   NOT EXISTS (SELECT 1 FROM sessions o WHERE o.container_id = s.container_id AND o.start < s.start)
 		 FROM sessions s
 		 WHERE cluster IS NOT DISTINCT FROM ? AND namespace = ? AND pod_name = ? AND start BETWEEN ? AND ?`,
@@ -240,12 +242,13 @@ func (s *Store) attribute(ctx context.Context, k podKey, r timeRange) error {
 		var start time.Time
 		var end sql.NullTime
 		var init bool
-		if err := rows.Scan(&id, &container, &argv, &start, &end, &audit, &init); err != nil {
+		var claim sql.NullString
+		if err := rows.Scan(&id, &container, &argv, &start, &end, &audit, &claim, &init); err != nil {
 			rows.Close()
 			return fmt.Errorf("read sessions to attribute: %w", err)
 		}
 		c := kubetrail.SessionCandidate{ID: id, Cluster: k.cluster, Namespace: k.namespace, PodName: k.pod,
-			ContainerName: container.String, Start: start.UTC(), ContainerInit: init}
+			ContainerName: container.String, Start: start.UTC(), ContainerInit: init, ClaimedAuditID: claim.String}
 		if end.Valid {
 			c.End = end.Time.UTC()
 		}
@@ -441,7 +444,7 @@ func (s *Store) matchWindow() time.Duration {
 }
 
 const sessionSelect = `SELECT id, cluster, node, namespace, workload_kind, workload_name, pod_name, pod_uid, container_id,
-  container_name, image, entry_name, entry_argv, entry_tty, start, "end", exit_code, first, last, commands, connections,
+  container_name, image, entry_name, entry_argv, entry_tty, entry_exec_auditid, start, "end", exit_code, first, last, commands, connections,
   file_changes, req_audit_id, req_time, req_verb, req_subresource, req_user, req_groups, req_impuser, req_sourceips,
   req_useragent, req_candidates FROM sessions`
 
@@ -451,17 +454,18 @@ func scanSessions(rows *sql.Rows) ([]kubetrail.Session, error) {
 	for rows.Next() {
 		var ss kubetrail.Session
 		var str [18]sql.NullString
+		var claim sql.NullString
 		var tty, exit sql.NullInt64
 		var start, end, reqTime sql.NullTime
 		var argv, groups, ips, candidates any // lists, or nil
 		if err := rows.Scan(&ss.ID, &str[0], &str[1], &str[2], &str[3], &str[4], &str[5], &str[6], &str[7], &str[8], &str[9],
-			&str[10], &argv, &tty, &start, &end, &exit, &ss.First, &ss.Last, &ss.Commands, &ss.Connections, &ss.FileChanges,
+			&str[10], &argv, &tty, &claim, &start, &end, &exit, &ss.First, &ss.Last, &ss.Commands, &ss.Connections, &ss.FileChanges,
 			&str[11], &reqTime, &str[12], &str[13], &str[14], &groups, &str[15], &ips, &str[16], &candidates); err != nil {
 			return nil, fmt.Errorf("scan session: %w", err)
 		}
 		ss.Cluster, ss.Node, ss.Namespace, ss.WorkloadKind, ss.WorkloadName = str[0].String, str[1].String, str[2].String, str[3].String, str[4].String
 		ss.PodName, ss.PodUID, ss.ContainerID, ss.ContainerName, ss.Image = str[5].String, str[6].String, str[7].String, str[8].String, str[9].String
-		ss.EntryName, ss.EntryArgv, ss.EntryTTY = str[10].String, strs(argv), tty.Int64
+		ss.EntryName, ss.EntryArgv, ss.EntryTTY, ss.EntryExecAuditID = str[10].String, strs(argv), tty.Int64, claim.String
 		ss.First, ss.Last = ss.First.UTC(), ss.Last.UTC()
 		if start.Valid {
 			ss.Start = start.Time.UTC()

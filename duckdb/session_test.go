@@ -242,18 +242,7 @@ func TestSessionOfKubectlDebug(t *testing.T) {
 	if _, err := s.Write(ctx, []kubetrail.Event{patch}); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.Sessions(ctx, kubetrail.SessionQuery{Filter: kubetrail.True{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, ss := range all {
-		got[ss.ID] = "-"
-		if ss.Request != nil {
-			got[ss.ID] = ss.Attribution()
-		}
-	}
-	if want := map[string]string{"s-app": "-", "s-dbg": "kubectl debug by john.doe", "s-exec": "-"}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := attributions(t, s), map[string]string{"s-app": "-", "s-dbg": "kubectl debug by john.doe", "s-exec": "-"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
@@ -283,4 +272,45 @@ func TestSessionAttachments(t *testing.T) {
 		!tr.Session.Attachments[0].Time.Equal(t0) || tr.Session.Attachments[0].SourceIPs[0] != "10.8.0.22" {
 		t.Errorf("session %+v, attachments %+v", tr.Session.Request, tr.Session.Attachments)
 	}
+}
+
+// KEP-6035: two shells opened at the same moment, which the times cannot tell
+// apart, each name their request in their environment; the store pairs them.
+func TestSessionClaimsSettleWhatTimesCannot(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	ev := func(seq uint64, at time.Duration, session, claim string) kubetrail.Event {
+		return kubetrail.Event{Stream: "node-1.k", Seq: seq, Time: t0.Add(at), Category: kubetrail.CategoryProcess, Type: "execve", Result: "SUCCESS",
+			Cluster: "c1", Node: "node-1", Namespace: "billing", PodName: "p1", ContainerID: "c0ffee", ContainerName: "app", SessionID: session,
+			Process: kubetrail.Process{Name: "bash", Argv: []string{"bash"}, PID: int64(seq), ExecID: session, ExecAuditID: claim}}
+	}
+	req := func(id, user string, at time.Duration) kubetrail.Event {
+		return kubetrail.Event{Time: t0.Add(at), Category: kubetrail.CategoryK8s, Type: "get", Cluster: "c1",
+			Audit: kubetrail.Audit{AuditID: id, Stage: "ResponseStarted", StageTime: t0.Add(at), UserName: user, Verb: "get", Resource: "pods",
+				Subresource: "exec", TargetNamespace: "billing", TargetName: "p1", ResponseCode: 101, ExecCommand: []string{"bash"}, ExecContainer: "app"}}
+	}
+	if _, err := s.Write(ctx, []kubetrail.Event{ev(1, 80*time.Millisecond, "s1", "a-jane"), ev(2, 90*time.Millisecond, "s2", "a-john"),
+		req("a-john", "john.doe", 0), req("a-jane", "jane", 5*time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := attributions(t, s), map[string]string{"s1": "kubectl exec by jane", "s2": "kubectl exec by john.doe"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// attributions says, for every stored session, who started it ("-" for nobody).
+func attributions(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	all, err := s.Sessions(context.Background(), kubetrail.SessionQuery{Filter: kubetrail.True{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ss := range all {
+		got[ss.ID] = "-"
+		if ss.Request != nil || len(ss.MaybeUsers) > 0 {
+			got[ss.ID] = ss.Attribution()
+		}
+	}
+	return got
 }

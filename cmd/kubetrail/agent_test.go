@@ -61,7 +61,19 @@ func TestAgentSurvivesServerRestart(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // the sensor is loading
+	// Wait until the sensor records and the agent ships: loading it takes longer
+	// on a busy machine than any fixed pause would allow.
+	ready := fmt.Sprintf("kubetrail-ready-%d", time.Now().UnixNano())
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent's events never reached the server")
+		}
+		exec.Command("/bin/echo", ready).Run()
+		page, err := client.Search(context.Background(), kthttp.Query{Filter: "evt.type = execve and proc.args = " + ready, Limit: 1})
+		if err == nil && len(page.Events) > 0 {
+			break
+		}
+	}
 	run("before")
 	time.Sleep(500 * time.Millisecond)
 	stop()
