@@ -47,13 +47,15 @@ e2e:
 # Benchmarks: the sensor's cost to a workload (root; against auditd where it is
 # installed), ingest through POST /api/v1/events into DuckDB on disk, and query
 # latency (p50) and bytes per event on a stored trail of BENCH_EVENTS events
-# (10M and 50M are the sizes we report; trails are cached in $$TMPDIR/kubetrail-bench).
+# (10M and 50M are the sizes we report; trails are cached in $$TMPDIR/kubetrail-bench),
+# and the precision and recall of session attribution on the simulator.
 BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench BenchmarkOverhead -benchtime 5x ./ebpf/
 	$(GO) test -run '^$$' -bench BenchmarkSustained -benchtime 1x ./agent/
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 1h ./http/
 	KUBETRAIL_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run '^$$' -bench BenchmarkQueries -benchtime 20x -timeout 3h ./duckdb/
+	$(GO) test -run '^$$' -bench BenchmarkAttribution -benchtime 1x -timeout 1h ./duckdb/
 
 generate:
 	cd agentpb && protoc --go_out=. --go_opt=paths=source_relative agent.proto
