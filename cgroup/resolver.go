@@ -63,22 +63,31 @@ func NewResolver(root string) *Resolver {
 // Lookup reports the container of the cgroup with the given id, false for a host
 // cgroup or an unknown id.
 //
-// A miss walks the tree, unless a walk ran less than 100 ms ago (the miss is then
-// not remembered, so a later lookup can still find the id), or a walk already
-// missed this id. The latter is final: cgroup ids are never reused, and a cgroup
-// exists before any event from inside it, so an id a walk started after the event
-// did not find belonged to a cgroup already gone. Register containers with Add
-// when they start to catch even those.
+// A miss walks the tree, unless a walk already missed this id. That is final:
+// cgroup ids are never reused, and a cgroup exists before any event from inside
+// it, so an id a walk started after the event did not find belonged to a cgroup
+// already gone. Register containers with Add when they start to catch even
+// those. Walks are at least 100 ms apart: a miss sooner waits for its turn
+// rather than report a new container's first process as the host's (pods
+// starting together each bring new cgroups within milliseconds).
 func (r *Resolver) Lookup(id uint64) (Container, bool) {
 	r.mu.Lock()
 	if e, ok := r.get(id); ok {
 		r.mu.Unlock()
 		return e.c, e.isContainer
 	}
-	_, missed := r.missing[id]
-	if missed || time.Since(r.lastWalk) < r.minRescan {
+	if _, missed := r.missing[id]; missed {
 		r.mu.Unlock()
 		return Container{}, false
+	}
+	if wait := r.minRescan - time.Since(r.lastWalk); wait > 0 {
+		r.mu.Unlock()
+		time.Sleep(wait)
+		r.mu.Lock()
+		if e, ok := r.get(id); ok { // a walk meanwhile found it
+			r.mu.Unlock()
+			return e.c, e.isContainer
+		}
 	}
 	r.lastWalk = time.Now()
 	r.walks++

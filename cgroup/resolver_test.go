@@ -109,17 +109,18 @@ func TestResolverCache(t *testing.T) {
 		t.Errorf("%d walks, want 2: a missed id must not walk again", r.walks)
 	}
 
-	// Rate limit: a new container right after a walk is not found by Lookup...
-	r.minRescan = time.Hour
+	// Rate limit: a new container right after a walk waits for the next walk
+	// and is found by it, not taken for the host (pods start together).
+	r.minRescan = 300 * time.Millisecond
+	r.lastWalk = time.Now()
 	id2, uid2, rel2 := newContainer(t)
 	leaf2, _ := mkdirs(t, root, rel2)
-	if _, ok := r.Lookup(ino(t, leaf2)); ok || r.walks != 2 {
-		t.Errorf("found with %d walks, want a rate-limited miss", r.walks)
+	start := time.Now()
+	if c, ok := r.Lookup(ino(t, leaf2)); !ok || c.ID != id2 || c.PodUID != uid2 || r.walks != 3 {
+		t.Errorf("Lookup = %+v, %v after %d walks; want %s after 3", c, ok, r.walks, id2)
 	}
-	// ...and not remembered as missing, so the next allowed walk finds it.
-	r.minRescan = 0
-	if c, ok := r.Lookup(ino(t, leaf2)); !ok || c.ID != id2 || c.PodUID != uid2 {
-		t.Errorf("Lookup = %+v, %v; want %s", c, ok, id2)
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("walked after %s, before the rate limit allowed", waited)
 	}
 
 	// Add registers a container without waiting for a miss, by cgroup path or
