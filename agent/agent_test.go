@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,8 @@ import (
 	"github.com/kubetrail/kubetrail/ebpf"
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/ingest"
+
+	"github.com/kubetrail/kubetrail/internal/testnode"
 )
 
 const token = "agent-test-token-0123456789"
@@ -127,22 +128,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	dir, podUID, containerID := kubeletCgroup(t, root)
 
 	// A listener standing in for a download server.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("payload\n"))
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testnode.ServeTCP(t, []byte("payload\n")).Port
 	work := t.TempDir()
 	// The seed's sequence, in the container's cgroup: a shell that downloads,
 	// unpacks, writes and removes.

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/testnode"
 )
 
 // The workload's slowdown with the sensor on: an exec storm and a connect storm,
@@ -109,21 +111,7 @@ func execStorm(b *testing.B, n int) {
 }
 
 func connectStorm(b *testing.B, n int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	addr := ln.Addr().String()
+	addr := testnode.ServeTCP(b, nil).String()
 	for i := 0; i < n; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

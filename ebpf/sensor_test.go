@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/testnode"
 )
 
 // loadOrSkip loads the real sensor. It fails when CI runs as root and eBPF does
@@ -50,21 +52,7 @@ func collect(t *testing.T, s *Sensor, d time.Duration, match func(Record) bool) 
 
 func TestSensorSeesExecExitAndConnections(t *testing.T) {
 	s := loadOrSkip(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testnode.ServeTCP(t, nil).Port
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()

@@ -1,11 +1,8 @@
 package falco
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -46,25 +43,7 @@ func readAll(t *testing.T, in string) []outcome {
 // as Falco writes them.
 func sharedAlerts(t *testing.T) string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedtest.Dir(t), "falcosecurity-falco-website", "falco_alerts_from_docs.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b strings.Builder
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var w struct {
-			Alert json.RawMessage `json:"alert"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
-			t.Fatal(err)
-		}
-		b.Write(w.Alert)
-		b.WriteByte('\n')
-	}
-	return b.String()
+	return string(sharedtest.Unwrapped(t, filepath.Join("falcosecurity-falco-website", "falco_alerts_from_docs.jsonl"), "alert"))
 }
 
 func TestSharedAlerts(t *testing.T) {

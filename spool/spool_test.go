@@ -222,12 +222,7 @@ func TestGarbageTail(t *testing.T) {
 			s.Close()
 			seg := segmentFiles(t, dir)[0]
 			size := fileSize(t, seg)
-			f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write(junk)
-			f.Close()
+			appendBytes(t, seg, junk)
 
 			s = openT(t, dir, 1<<20, 1<<20)
 			if s.Len() != 3 {
@@ -611,12 +606,7 @@ func FuzzRecover(f *testing.F) {
 		}
 		s.Close()
 		seg := segmentFiles(t, dir)[0]
-		fh, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fh.Write(junk)
-		fh.Close()
+		appendBytes(t, seg, junk)
 
 		s = openT(t, dir, 1<<20, 1<<20)
 		for i := range 3 {
@@ -705,4 +695,20 @@ func TestLeftoverSegment(t *testing.T) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// appendBytes adds b at the end of a segment file, as a write the crash cut
+// short would leave it.
+func appendBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

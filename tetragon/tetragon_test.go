@@ -1,8 +1,7 @@
 package tetragon
 
 import (
-	"bufio"
-	"encoding/json"
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -283,25 +282,8 @@ func TestEventLines(t *testing.T) {
 
 // The events quoted in Tetragon's documentation, one per line inside a wrapper.
 func TestDocsEvents(t *testing.T) {
-	f, err := os.Open(filepath.Join(sharedtest.Dir(t), "cilium-tetragon", "tetragon_docs_events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines strings.Builder
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var w struct {
-			Event json.RawMessage `json:"event"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
-			t.Fatal(err)
-		}
-		lines.Write(w.Event)
-		lines.WriteByte('\n')
-	}
-	out := readAll(t, strings.NewReader(lines.String()))
+	lines := sharedtest.Unwrapped(t, filepath.Join("cilium-tetragon", "tetragon_docs_events.jsonl"), "event")
+	out := readAll(t, bytes.NewReader(lines))
 	if len(out) != 18 {
 		t.Fatalf("%d records, want 18", len(out))
 	}

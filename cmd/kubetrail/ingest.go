@@ -94,15 +94,12 @@ command still exits non-zero.`,
 			if name == "-" {
 				in, name = os.Stdin, "standard input"
 			} else {
-				f, err := os.Open(name)
+				f, n, err := openInput(name)
 				if err != nil {
-					return kubetrail.Errorf(kubetrail.EINVALID, "open %s: %v", name, err)
+					return err
 				}
 				defer f.Close()
-				if fi, err := f.Stat(); err == nil {
-					size = fi.Size()
-				}
-				in = f
+				in, size = f, n
 			}
 			counter := &countingReader{r: in}
 			reader := k8saudit.NewReader(counter, cluster)
@@ -187,14 +184,12 @@ func ingestRuntime(cmd *cobra.Command, client *kthttp.Client, o runtimeImport) e
 		h := sha256.Sum256(data)
 		in, size, sum, name = bytes.NewReader(data), int64(len(data)), h[:], "standard input"
 	} else {
-		f, err := os.Open(name)
+		f, n, err := openInput(name)
 		if err != nil {
-			return kubetrail.Errorf(kubetrail.EINVALID, "open %s: %v", name, err)
+			return err
 		}
 		defer f.Close()
-		if fi, err := f.Stat(); err == nil {
-			size = fi.Size()
-		}
+		size = n
 		if o.stream == "" {
 			// Hash the file in a first pass rather than hold it in memory.
 			h := sha256.New()
@@ -449,4 +444,18 @@ func (b *badRecords) err() error {
 		return nil
 	}
 	return kubetrail.Errorf(kubetrail.EINVALID, "%s: %d records could not be read; the first: %v", b.name, b.n, b.first)
+}
+
+// openInput opens a file to ingest and says how big it is (0 when it cannot
+// tell, as for a pipe), for the progress bar.
+func openInput(name string) (*os.File, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, kubetrail.Errorf(kubetrail.EINVALID, "open %s: %v", name, err)
+	}
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return f, size, nil
 }

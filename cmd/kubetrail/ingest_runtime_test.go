@@ -124,29 +124,12 @@ func TestIngestTetragonAndFalco(t *testing.T) {
 	}
 
 	// Falco's alerts from its documentation, one per line.
-	var alerts bytes.Buffer
-	f, err := os.Open(filepath.Join(shared, "falcosecurity-falco-website", "falco_alerts_from_docs.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var w struct {
-			Alert json.RawMessage `json:"alert"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
-			t.Fatal(err)
-		}
-		alerts.Write(w.Alert)
-		alerts.WriteByte('\n')
-	}
+	alerts := sharedtest.Unwrapped(t, filepath.Join("falcosecurity-falco-website", "falco_alerts_from_docs.jsonl"), "alert")
 	falcoFile := filepath.Join(tmp, "falco.json")
-	if err := os.WriteFile(falcoFile, alerts.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(falcoFile, alerts, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fstream := streamOf("falco", alerts.Bytes())
+	fstream := streamOf("falco", alerts)
 	_, stderr, err = run(t, "ingest", "--format", "falco", "--node", "worker-7", falcoFile)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -174,7 +157,7 @@ func TestIngestTetragonAndFalco(t *testing.T) {
 	}
 
 	// The same alerts on standard input hash the same: nothing new.
-	_, stderr, err = runIn(t, alerts.String(), "ingest", "--format", "falco", "--node", "worker-7", "-")
+	_, stderr, err = runIn(t, string(alerts), "ingest", "--format", "falco", "--node", "worker-7", "-")
 	if err != nil || !strings.Contains(stderr, "standard input: 11 events sent on stream "+fstream) ||
 		!strings.Contains(stderr, "(0 stored, 11 already stored)") {
 		t.Errorf("re-import from standard input: %v\n%s", err, stderr)

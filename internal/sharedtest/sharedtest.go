@@ -4,6 +4,9 @@
 package sharedtest
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,4 +58,31 @@ func Read(t testing.TB, rel string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// Unwrapped reads a JSON-lines file of the shared test data whose every line
+// wraps a record under key ({"alert": {...}}, {"event": {...}}) and returns the
+// records, one per line, as their tools write them.
+func Unwrapped(t testing.TB, rel, key string) []byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(Dir(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var w map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
+			t.Fatal(err)
+		}
+		out.Write(w[key])
+		out.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
