@@ -6,6 +6,8 @@
 package kubetrail
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -21,26 +23,38 @@ const (
 	// CategoryGap marks records a sensor observed but could not deliver (its ring
 	// buffer was full): the trail says that something is missing, and how much.
 	CategoryGap Category = "gap"
+	// CategoryPolicy is a policy event: a rule of a policy matched another event
+	// (the trigger) as it was ingested.
+	CategoryPolicy Category = "policy"
 )
 
 // Categories lists every category in a stable order.
-var Categories = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s, CategoryGap}
+var Categories = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s, CategoryGap, CategoryPolicy}
 
-// Valid reports whether c is one of the four categories.
+// Valid reports whether c is one of the categories.
 func (c Category) Valid() bool {
 	switch c {
-	case CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s, CategoryGap:
+	case CategoryProcess, CategoryNetwork, CategoryFile, CategoryK8s, CategoryGap, CategoryPolicy:
 		return true
 	}
 	return false
 }
 
 // Source names the family of sensors an event came from, as Falco's evt.source does.
+// A policy event's source is its rule's, which the category alone does not say.
 func (c Category) Source() string {
 	if c == CategoryK8s {
 		return "k8s_audit"
 	}
 	return "syscall"
+}
+
+// Source is evt.source: the category's, or for a policy event its rule's.
+func (e *Event) Source() string {
+	if e.Category == CategoryPolicy {
+		return e.Alert.Source
+	}
+	return e.Category.Source()
 }
 
 // Network directions.
@@ -95,6 +109,20 @@ type Event struct {
 	Network Network
 	File    File
 	Audit   Audit
+	Alert   Alert
+}
+
+// Alert describes a policy event. It keeps the trigger's scope and session in
+// the event's own fields, so that a policy event is found, grouped and linked to
+// its session as the activity it is about is.
+type Alert struct {
+	Policy   string   // the policy whose rule matched
+	Rule     string   // the rule's name
+	Priority string   // Falco's priority: EMERGENCY, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFORMATIONAL or DEBUG
+	Source   string   // the rule's source: syscall or k8s_audit
+	Output   string   // the rule's output with the trigger's fields substituted
+	Tags     []string // the rule's tags (MITRE ATT&CK techniques among them)
+	Trigger  string   // the evt.id of the event the rule matched
 }
 
 // Process describes the process an event is about (for category process, the program
@@ -167,6 +195,11 @@ type Audit struct {
 	// pods/attach requests: the command the user asked to run and in which container.
 	ExecCommand   []string
 	ExecContainer string
+
+	// Raw is the audit event's JSON as the API server sent it, kept in memory only
+	// while the event is ingested: Falco's k8s_audit rules read the request and
+	// response objects (ka.req.*, jevt.value[...]) that the trail does not store.
+	Raw []byte
 }
 
 // Local and remote ends of a connection, from the acting process' point of view.
@@ -223,10 +256,22 @@ func AuditStageRank(stage string) int { return auditStageRank[stage] }
 // ID returns the event's identifier: "<stream>/<seq>" for runtime events and
 // "audit/<auditID>" for Kubernetes requests (all stages of one request are one event).
 func (e *Event) ID() string {
-	if e.Category == CategoryK8s {
+	switch e.Category {
+	case CategoryK8s:
 		return "audit/" + e.Audit.AuditID
+	case CategoryPolicy:
+		return PolicyEventID(e.Alert.Trigger, e.Alert.Policy, e.Alert.Rule)
 	}
 	return e.Stream + "/" + formatUint(e.Seq)
+}
+
+// PolicyEventID identifies the policy event a rule of a policy raised on a
+// trigger: "policy/" and 32 hex digits of the MD5 of the three, newline-separated.
+// It is the same however often the trigger is seen (a retried batch, a later audit
+// stage), so a rule fires once per event and policy.
+func PolicyEventID(trigger, policy, rule string) string {
+	sum := md5.Sum([]byte(trigger + "\n" + policy + "\n" + rule))
+	return "policy/" + hex.EncodeToString(sum[:])
 }
 
 // Image returns "repository:tag" as Falco's container.image.
@@ -238,7 +283,7 @@ func (e *Event) Image() string {
 }
 
 // Host reports whether the event happened on the node itself, outside any container.
-func (e *Event) Host() bool { return e.Category != CategoryK8s && e.ContainerID == "" }
+func (e *Event) Host() bool { return e.Source() == "syscall" && e.ContainerID == "" }
 
 func formatUint(v uint64) string {
 	var b [20]byte

@@ -17,6 +17,9 @@ const (
 	TypeInt     FieldType = "int"
 	TypeTime    FieldType = "time"
 	TypeStrings FieldType = "list" // a list of strings
+	// TypeBool is true or false. No stored field has it; Falco's rule fields
+	// (evt.is_open_write) do.
+	TypeBool FieldType = "bool"
 )
 
 // Field is one named part of an event. Names follow Falco's where Falco has one, so
@@ -49,7 +52,12 @@ var (
 	onlyNetwork       = []Category{CategoryNetwork}
 	onlyFile          = []Category{CategoryFile}
 	onlyK8s           = []Category{CategoryK8s}
-	fileAndNetwork    = []Category{CategoryNetwork, CategoryFile}
+	onlyPolicy        = []Category{CategoryPolicy}
+	// A policy event raised on a Kubernetes request keeps who made it.
+	k8sAndPolicy = []Category{CategoryK8s, CategoryPolicy}
+	// Policy events keep their trigger's scope and session.
+	runtimeAndPolicy = []Category{CategoryProcess, CategoryNetwork, CategoryFile, CategoryPolicy}
+	fileAndNetwork   = []Category{CategoryNetwork, CategoryFile}
 )
 
 func str(name string, cats []Category, doc string, p func(*Event) *string) Field {
@@ -112,9 +120,9 @@ var Fields = []Field{
 			e.Category = Category(s)
 			return nil
 		}},
-	derived("evt.source", TypeString, nil, "Sensor family as in Falco: syscall for process, network and file events, k8s_audit for Kubernetes requests.",
-		func(e *Event) any { return e.Category.Source() }),
-	str("evt.type", nil, "What happened: execve or exit; connect or accept; open, unlink, rmdir, rename, chmod, chown or mkdir; for Kubernetes requests the verb; for a gap, the kind of record lost.",
+	derived("evt.source", TypeString, nil, "Sensor family as in Falco: syscall for process, network and file events, k8s_audit for Kubernetes requests; for a policy event, its rule's source.",
+		func(e *Event) any { return e.Source() }),
+	str("evt.type", nil, "What happened: execve or exit; connect or accept; open, unlink, rmdir, rename, chmod, chown or mkdir; for Kubernetes requests the verb; for a gap, the kind of record lost; for a policy event, its trigger's type.",
 		func(e *Event) *string { return &e.Type }),
 	str("evt.res", runtimeCategories, `Outcome: "SUCCESS" or the error name (for example ECONNREFUSED, EACCES).`,
 		func(e *Event) *string { return &e.Result }),
@@ -136,26 +144,26 @@ var Fields = []Field{
 
 	// Where.
 	str("k8s.cluster.name", nil, "Cluster the event belongs to.", func(e *Event) *string { return &e.Cluster }),
-	str("k8s.node.name", nodeCategories, "Node (host) the event happened on.", func(e *Event) *string { return &e.Node }),
+	str("k8s.node.name", append(nodeCategories[:len(nodeCategories):len(nodeCategories)], CategoryPolicy), "Node (host) the event happened on.", func(e *Event) *string { return &e.Node }),
 	integer("evt.lost", onlyGap, "For a gap: how many records of the kind in evt.type the sensor could not deliver.", func(e *Event) *int64 { return &e.Lost }),
 	str("k8s.ns.name", nil, "Namespace of the pod (runtime events) or of the request's target (Kubernetes requests).", func(e *Event) *string { return &e.Namespace }),
 	str("k8s.workload.kind", nil, "Kind of the workload that owns the pod, resolved through the owner chain: Deployment, StatefulSet, DaemonSet, CronJob, Job, or Pod for a bare pod.", func(e *Event) *string { return &e.WorkloadKind }),
 	str("k8s.workload.name", nil, "Name of the workload that owns the pod.", func(e *Event) *string { return &e.WorkloadName }),
 	str("k8s.pod.name", nil, "Pod name.", func(e *Event) *string { return &e.PodName }),
 	str("k8s.pod.uid", nil, "Pod UID.", func(e *Event) *string { return &e.PodUID }),
-	str("container.id", runtimeCategories, "Container ID (64 hex digits); empty for processes on the host.", func(e *Event) *string { return &e.ContainerID }),
+	str("container.id", runtimeAndPolicy, "Container ID (64 hex digits); empty for processes on the host.", func(e *Event) *string { return &e.ContainerID }),
 	str("container.name", nil, "Container name inside its pod (for exec and attach requests, the target container).", func(e *Event) *string { return &e.ContainerName }),
-	str("container.image.repository", runtimeCategories, "Image repository, without the tag.", func(e *Event) *string { return &e.ImageRepository }),
-	str("container.image.tag", runtimeCategories, "Image tag or digest.", func(e *Event) *string { return &e.ImageTag }),
-	derived("container.image", TypeString, runtimeCategories, `Image as "repository:tag".`, func(e *Event) any { return e.Image() }),
-	derived("evt.is_host", TypeInt, runtimeCategories, "1 when the event happened on the node outside any container, else 0.",
+	str("container.image.repository", runtimeAndPolicy, "Image repository, without the tag.", func(e *Event) *string { return &e.ImageRepository }),
+	str("container.image.tag", runtimeAndPolicy, "Image tag or digest.", func(e *Event) *string { return &e.ImageTag }),
+	derived("container.image", TypeString, runtimeAndPolicy, `Image as "repository:tag".`, func(e *Event) any { return e.Image() }),
+	derived("evt.is_host", TypeInt, runtimeAndPolicy, "1 when the event happened on the node outside any container, else 0.",
 		func(e *Event) any {
 			if e.Host() {
 				return int64(1)
 			}
 			return int64(0)
 		}),
-	linked(str("session.id", runtimeCategories, "The session the process belongs to: the exec id of the process that entered its container from outside. On a Kubernetes exec request, the session it started.", func(e *Event) *string { return &e.SessionID })),
+	linked(str("session.id", runtimeAndPolicy, "The session the process belongs to: the exec id of the process that entered its container from outside. On a Kubernetes exec request, the session it started.", func(e *Event) *string { return &e.SessionID })),
 
 	// Process.
 	str("proc.name", runtimeCategories, "Name of the executable (the file name of proc.exepath).", func(e *Event) *string { return &e.Process.Name }),
@@ -216,29 +224,38 @@ var Fields = []Field{
 	derived("fd.filename", TypeString, onlyFile, "File name without its directory.", func(e *Event) any { return baseOf(e.File.Path) }),
 
 	// Kubernetes API requests.
-	linked(str("ka.auditid", onlyK8s, "Audit ID of the request; all its stages share it.", func(e *Event) *string { return &e.Audit.AuditID })),
+	linked(str("ka.auditid", k8sAndPolicy, "Audit ID of the request; all its stages share it.", func(e *Event) *string { return &e.Audit.AuditID })),
 	str("ka.stage", onlyK8s, "Latest stage seen: RequestReceived, ResponseStarted, ResponseComplete or Panic.", func(e *Event) *string { return &e.Audit.Stage }),
 	{Name: "ka.stage.time", Type: TypeTime, Categories: onlyK8s, Doc: "When the latest stage was reached.",
 		Get: func(e *Event) any { return e.Audit.StageTime },
 		set: func(e *Event, v any) error { return setTime(&e.Audit.StageTime, v) }},
-	linked(str("ka.user.name", onlyK8s, "Authenticated user name.", func(e *Event) *string { return &e.Audit.UserName })),
-	linked(list("ka.user.groups", onlyK8s, "Groups of the authenticated user.", func(e *Event) *[]string { return &e.Audit.UserGroups })),
-	linked(str("ka.impuser.name", onlyK8s, "Impersonated user name, when the request impersonated one.", func(e *Event) *string { return &e.Audit.ImpUserName })),
-	linked(str("ka.verb", onlyK8s, "Request verb: get, list, watch, create, update, patch, delete, ...", func(e *Event) *string { return &e.Audit.Verb })),
+	linked(str("ka.user.name", k8sAndPolicy, "Authenticated user name.", func(e *Event) *string { return &e.Audit.UserName })),
+	linked(list("ka.user.groups", k8sAndPolicy, "Groups of the authenticated user.", func(e *Event) *[]string { return &e.Audit.UserGroups })),
+	linked(str("ka.impuser.name", k8sAndPolicy, "Impersonated user name, when the request impersonated one.", func(e *Event) *string { return &e.Audit.ImpUserName })),
+	linked(str("ka.verb", k8sAndPolicy, "Request verb: get, list, watch, create, update, patch, delete, ...", func(e *Event) *string { return &e.Audit.Verb })),
 	str("ka.uri", onlyK8s, "Request URI, with its query.", func(e *Event) *string { return &e.Audit.URI }),
 	str("ka.target.resource", onlyK8s, "Target resource (pods, secrets, ...).", func(e *Event) *string { return &e.Audit.Resource }),
-	linked(str("ka.target.subresource", onlyK8s, "Target subresource (exec, attach, log, ...).", func(e *Event) *string { return &e.Audit.Subresource })),
+	linked(str("ka.target.subresource", k8sAndPolicy, "Target subresource (exec, attach, log, ...).", func(e *Event) *string { return &e.Audit.Subresource })),
 	str("ka.target.apigroup", onlyK8s, "API group of the target resource; empty for the core group.", func(e *Event) *string { return &e.Audit.APIGroup }),
 	str("ka.target.namespace", onlyK8s, "Namespace of the target object.", func(e *Event) *string { return &e.Audit.TargetNamespace }),
 	str("ka.target.name", onlyK8s, "Name of the target object.", func(e *Event) *string { return &e.Audit.TargetName }),
-	linked(list("ka.sourceips", onlyK8s, "Source IP addresses of the request, the client first.", func(e *Event) *[]string { return &e.Audit.SourceIPs })),
-	linked(str("ka.useragent", onlyK8s, "User agent of the client.", func(e *Event) *string { return &e.Audit.UserAgent })),
+	linked(list("ka.sourceips", k8sAndPolicy, "Source IP addresses of the request, the client first.", func(e *Event) *[]string { return &e.Audit.SourceIPs })),
+	linked(str("ka.useragent", k8sAndPolicy, "User agent of the client.", func(e *Event) *string { return &e.Audit.UserAgent })),
 	integer("ka.response.code", onlyK8s, "HTTP response code; 0 before the response started.", func(e *Event) *int64 { return &e.Audit.ResponseCode }),
 	str("ka.response.reason", onlyK8s, "Reason given with a failed response (Forbidden, NotFound, ...).", func(e *Event) *string { return &e.Audit.ResponseReason }),
 	str("ka.auth.decision", onlyK8s, "Authorization decision: allow or forbid.", func(e *Event) *string { return &e.Audit.AuthDecision }),
 	str("ka.auth.reason", onlyK8s, "Why the authorizer decided so.", func(e *Event) *string { return &e.Audit.AuthReason }),
 	list("ka.exec.command", onlyK8s, "For pods/exec: the command requested, one element per command= parameter.", func(e *Event) *[]string { return &e.Audit.ExecCommand }),
 	str("ka.exec.container", onlyK8s, "For pods/exec and pods/attach: the container requested.", func(e *Event) *string { return &e.Audit.ExecContainer }),
+
+	// Policy events.
+	str("policy.name", onlyPolicy, "Policy whose rule matched.", func(e *Event) *string { return &e.Alert.Policy }),
+	str("policy.rule", onlyPolicy, "Name of the rule that matched (Falco's rule).", func(e *Event) *string { return &e.Alert.Rule }),
+	str("policy.priority", onlyPolicy, "Priority of the rule, as Falco spells it: EMERGENCY, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFORMATIONAL or DEBUG.", func(e *Event) *string { return &e.Alert.Priority }),
+	str("policy.source", onlyPolicy, "Source of the rule: syscall or k8s_audit.", func(e *Event) *string { return &e.Alert.Source }),
+	str("policy.output", onlyPolicy, "The rule's output, with the trigger's fields filled in.", func(e *Event) *string { return &e.Alert.Output }),
+	list("policy.tags", onlyPolicy, "The rule's tags, MITRE ATT&CK tactics and techniques among them.", func(e *Event) *[]string { return &e.Alert.Tags }),
+	str("policy.trigger", onlyPolicy, "evt.id of the event the rule matched; kubetrail event <policy event id> opens the activity around it.", func(e *Event) *string { return &e.Alert.Trigger }),
 }
 
 var fieldIndex = func() map[string]*Field {
@@ -272,7 +289,7 @@ func (f *Field) Shows(c Category) bool {
 	if f.AppliesTo(c) {
 		return true
 	}
-	return f.Linked && (c == CategoryK8s || c == CategoryProcess || c == CategoryNetwork || c == CategoryFile)
+	return f.Linked && (c == CategoryK8s || c == CategoryProcess || c == CategoryNetwork || c == CategoryFile || c == CategoryPolicy)
 }
 
 // fieldAliases are names users reach for that the reference spells otherwise.

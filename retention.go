@@ -12,7 +12,10 @@ type Retention map[Category]time.Duration
 
 // DefaultRetention keeps commands and API requests 90 days, connections and file
 // changes 30 days: the first two are what an investigation starts from; the last
-// two are the bulk of the volume.
+// two are the bulk of the volume. Policy events are kept a year: they are few (one
+// per rule match), they say on their own what happened (the rule's output, the
+// scope, the session and so the user), and "has this fired before?" is asked of
+// months past, after their triggers are gone.
 func DefaultRetention() Retention {
 	return Retention{
 		CategoryProcess: 90 * 24 * time.Hour,
@@ -20,6 +23,7 @@ func DefaultRetention() Retention {
 		CategoryNetwork: 30 * 24 * time.Hour,
 		CategoryFile:    30 * 24 * time.Hour,
 		CategoryGap:     90 * 24 * time.Hour,
+		CategoryPolicy:  365 * 24 * time.Hour,
 	}
 }
 

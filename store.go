@@ -73,6 +73,10 @@ type WriteResult struct {
 	Stored     int `json:"stored"`     // new events
 	Updated    int `json:"updated"`    // Kubernetes requests moved to a later stage
 	Duplicates int `json:"duplicates"` // already stored (a retried batch, an older stage)
+	// Raised counts the policy events the batch raised that were stored with
+	// it; they are not among Stored, and a policy event raised before is
+	// dropped without counting as a duplicate.
+	Raised int `json:"raised,omitempty"`
 }
 
 // Stats describes what a store holds.

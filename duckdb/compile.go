@@ -116,7 +116,8 @@ func (c *compiler) linkedComparison(f *kubetrail.Field, col string, x kubetrail.
 		return fmt.Errorf("linked field %s has no sessions column", f.Name)
 	}
 	if f.AppliesTo(kubetrail.CategoryK8s) {
-		c.b.WriteString("((evt_category = 'k8s' AND ")
+		// Stored on requests, and on the policy events requests raised.
+		c.b.WriteString("((evt_category IN ('k8s', 'policy') AND ")
 		if err := c.compare(f, col, x); err != nil {
 			return err
 		}

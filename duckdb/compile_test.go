@@ -35,7 +35,11 @@ func fixture(t *testing.T) (*Store, []kubetrail.Event) {
 		Audit: kubetrail.Audit{AuditID: "a1", Stage: "ResponseComplete", UserName: "john.doe", UserGroups: []string{"devs", "system:authenticated"}, Verb: "get",
 			URI: "/api/v1/namespaces/billing/pods/api-1/exec?command=bash", Resource: "pods", Subresource: "exec", TargetNamespace: "billing", TargetName: "api-1",
 			SourceIPs: []string{"66.249.64.55"}, ResponseCode: 101, ExecCommand: []string{"bash"}, ExecContainer: "app"}}
-	events := []kubetrail.Event{curl, bash, host, conn, in, file, audit}
+	// Policy events on a command in a container, one on the host and a request.
+	polCurl := policyOn(curl, "runtime", "Download to /tmp", "WARNING", "mitre_execution", "T1105")
+	polHost := policyOn(host, "runtime", "Packet capture on host", "NOTICE")
+	polAudit := policyOn(audit, "k8s", "Exec into pod", "NOTICE", "mitre_execution")
+	events := []kubetrail.Event{curl, bash, host, conn, in, file, audit, polCurl, polHost, polAudit}
 	if _, err := s.Write(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +47,13 @@ func fixture(t *testing.T) (*Store, []kubetrail.Event) {
 }
 
 func TestFilterSemantics(t *testing.T) {
-	s, _ := fixture(t)
+	s, events := fixture(t)
+	polCurl, polHost, polAudit := events[7].ID(), events[8].ID(), events[9].ID()
 	cases := []struct {
 		filter string
 		want   []string // event ids, any order
 	}{
-		{"", []string{"s1/1", "s1/2", "s2/1", "s1/3", "s1/4", "s1/5", "audit/a1"}},
+		{"", []string{"s1/1", "s1/2", "s2/1", "s1/3", "s1/4", "s1/5", "audit/a1", polCurl, polHost, polAudit}},
 		{"proc.name = tcpdump", []string{"s2/1"}},
 		{"proc.name = tcpdump and evt.is_host = 1", []string{"s2/1"}},
 		{"evt.is_host = 0 and evt.category = process", []string{"s1/1", "s1/2"}},
@@ -56,9 +61,9 @@ func TestFilterSemantics(t *testing.T) {
 		{"ka.user.name = john.doe", []string{"audit/a1"}},
 		{"k8s.ns.name = billing and evt.category = k8s", []string{"audit/a1"}},
 		{"k8s.ns.name != billing", []string{"s1/4"}},                                  // the host event has no namespace: false, as in Falco
-		{"not k8s.ns.name = billing", []string{"s2/1", "s1/4"}},                       // ...but its negation is true
+		{"not k8s.ns.name = billing", []string{"s2/1", "s1/4", polHost}},              // ...but its negation is true
 		{"not proc.name = curl and evt.category = process", []string{"s1/2", "s2/1"}}, // NOT over a present field
-		{"not fd.sip = 185.220.101.47", []string{"s1/1", "s1/2", "s2/1", "s1/4", "s1/5", "audit/a1"}},
+		{"not fd.sip = 185.220.101.47", []string{"s1/1", "s1/2", "s2/1", "s1/4", "s1/5", "audit/a1", polCurl, polHost, polAudit}},
 		{"proc.name in (bash, shred)", []string{"s1/2", "s1/5"}},
 		{"proc.cmdline contains 185.220", []string{"s1/1"}},
 		{"proc.cmdline icontains X.TGZ", []string{"s1/1"}},
@@ -80,12 +85,30 @@ func TestFilterSemantics(t *testing.T) {
 		{"proc.tty exists and proc.tty > 0", []string{"s1/2"}},
 		{"fs.path.target exists", nil},
 		{"container.image = registry.example.com/api:1.0 and evt.category = file", []string{"s1/5"}},
-		{"container.image glob 'registry.example.com/*'", []string{"s1/1", "s1/2", "s1/3", "s1/4", "s1/5"}},
+		{"container.image glob 'registry.example.com/*'", []string{"s1/1", "s1/2", "s1/3", "s1/4", "s1/5", polCurl}},
 		{"k8s.pod.name exists and evt.category = k8s", []string{"audit/a1"}},
-		{"evt.source = k8s_audit", []string{"audit/a1"}},
+		{"evt.source = k8s_audit", []string{"audit/a1", polAudit}},
 		{"evt.id = s1/3", []string{"s1/3"}},
-		{fmt.Sprintf("evt.time >= %s and evt.time < %s", t0.Add(time.Second).Format(time.RFC3339Nano), t0.Add(3*time.Second).Format(time.RFC3339Nano)), []string{"s1/2", "s2/1"}},
+		{fmt.Sprintf("evt.time >= %s and evt.time < %s", t0.Add(time.Second).Format(time.RFC3339Nano), t0.Add(3*time.Second).Format(time.RFC3339Nano)), []string{"s1/2", "s2/1", polHost}},
 		{"(proc.name = bash or proc.name = tcpdump) and not evt.is_host = 1", []string{"s1/2"}},
+		// Policy events: their own fields, their trigger's scope, no process.
+		{"evt.category = policy", []string{polCurl, polHost, polAudit}},
+		{"policy.rule = 'Download to /tmp'", []string{polCurl}},
+		{"policy.tags = T1105", []string{polCurl}},
+		{"policy.tags = mitre_execution and policy.name = k8s", []string{polAudit}},
+		{"policy.priority in (WARNING, ERROR)", []string{polCurl}},
+		{"policy.trigger = audit/a1", []string{polAudit}},
+		{"policy.output contains tcpdump", []string{polHost}},
+		{"evt.id = " + polCurl, []string{polCurl}},
+		{"evt.type = execve", []string{"s1/1", "s1/2", "s2/1", polCurl, polHost}},
+		{"evt.is_host = 1", []string{"s2/1", polHost}},
+		{"evt.is_host = 0 and evt.category = policy", []string{polCurl}}, // a request happened on no node
+		{"evt.source = syscall and evt.category = policy", []string{polCurl, polHost}},
+		{"k8s.node.name = node-2", []string{"s2/1", polHost}},
+		{"container.id = abc123 and evt.category = policy", []string{polCurl}},
+		{"proc.name = curl", []string{"s1/1", "s1/3"}},
+		{"proc.name exists and evt.category = policy", nil},
+		{"not proc.name = curl and evt.category = policy", []string{polCurl, polHost, polAudit}}, // a missing field, negated, as on a request
 	}
 	for _, c := range cases {
 		t.Run(c.filter, func(t *testing.T) {

@@ -39,6 +39,15 @@ var (
 		fields: []string{"k8s.cluster.name", "k8s.node.name", "k8s.ns.name", "k8s.workload.kind", "k8s.workload.name",
 			"k8s.pod.name", "k8s.pod.uid", "container.id", "container.name", "container.image.repository", "container.image.tag"},
 		derived: []string{"container.image", "evt.is_host"}}
+	// A policy event has no process of its own but keeps its trigger's session:
+	// session.id is the only field of this dimension that applies to it, so its
+	// row holds the session id and nothing else (one row per session, shared by
+	// its policy events). Through it, what finds a session's events (Trace,
+	// Sessions, session.id and the linked ka.* fields in filters, linkSessions)
+	// finds its policy events with no case of their own, while a comparison on a
+	// process field reads NULL there and matches none, as on a Kubernetes
+	// request. Session counts come from the events written (updateSessions), not
+	// from this table, and skip policy events.
 	processes = &dimension{table: "processes", idColumn: "proc_id", maxCached: 1 << 19,
 		fields: []string{"proc.name", "proc.exepath", "proc.argv", "proc.pid", "proc.ppid", "proc.pname", "proc.cwd", "proc.tty",
 			"proc.exec_id", "proc.pexec_id", "user.uid", "user.name", "user.loginuid", "group.gid",

@@ -66,18 +66,35 @@ func where(w kubetrail.Window, filter kubetrail.Expr) (string, []any, error) {
 	return strings.Join(conds, " AND "), args, nil
 }
 
-// Events with equal times are ordered by these keys, which the cursor carries.
-const tiebreakDesc = `coalesce(evt_stream, '') DESC, coalesce(evt_seq, 0) DESC, coalesce(ka_auditid, '') DESC`
+// Events with equal times are ordered by these keys, which the cursor carries:
+// a runtime event's stream and sequence number, a Kubernetes request's audit ID,
+// a policy event's trigger, policy and rule (the rules of several policies may
+// match one trigger, all at its time).
+const tiebreakDesc = `coalesce(evt_stream, '') DESC, coalesce(evt_seq, 0) DESC, coalesce(ka_auditid, ` + policyKeySQL + `, '') DESC`
 
 type cursor struct {
 	time   time.Time
 	stream string
 	seq    int64
-	audit  string
+	key    string // the audit ID or the policy key
+}
+
+// cursorAfter is the cursor of the page that follows event e. It reads the
+// stored keys only: a runtime event read back carries its session's audit ID,
+// which is not its own.
+func cursorAfter(e *kubetrail.Event) cursor {
+	c := cursor{time: e.Time, stream: e.Stream, seq: int64(e.Seq)}
+	switch e.Category {
+	case kubetrail.CategoryK8s:
+		c.key = e.Audit.AuditID
+	case kubetrail.CategoryPolicy:
+		c.key = e.Alert.Trigger + "\n" + e.Alert.Policy + "\n" + e.Alert.Rule
+	}
+	return c
 }
 
 func (c cursor) encode() string {
-	s := strconv.FormatInt(c.time.UnixNano(), 10) + "\x00" + c.stream + "\x00" + strconv.FormatInt(c.seq, 10) + "\x00" + c.audit
+	s := strconv.FormatInt(c.time.UnixNano(), 10) + "\x00" + c.stream + "\x00" + strconv.FormatInt(c.seq, 10) + "\x00" + c.key
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
@@ -96,7 +113,7 @@ func decodeCursor(s string) (cursor, error) {
 	if err1 != nil || err2 != nil {
 		return cursor{}, bad
 	}
-	return cursor{time: time.Unix(0, ns).UTC(), stream: parts[1], seq: seq, audit: parts[3]}, nil
+	return cursor{time: time.Unix(0, ns).UTC(), stream: parts[1], seq: seq, key: parts[3]}, nil
 }
 
 // Search returns a page of matching events, newest first.
@@ -118,8 +135,8 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 		if err != nil {
 			return page, err
 		}
-		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND coalesce(ka_auditid, '') < ?))))))`
-		args = append(args, c.time, c.time, c.stream, c.stream, c.seq, c.seq, c.audit)
+		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND coalesce(ka_auditid, ` + policyKeySQL + `, '') < ?))))))`
+		args = append(args, c.time, c.time, c.stream, c.stream, c.seq, c.seq, c.key)
 	}
 	// Find the page's rows by row id first, then read them whole: reading every
 	// column of every matching row before the top-N cut was 7x slower on a filter
@@ -133,8 +150,7 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 	}
 	if len(events) > limit {
 		events = events[:limit]
-		last := &events[limit-1]
-		page.Next = cursor{time: last.Time, stream: last.Stream, seq: int64(last.Seq), audit: last.Audit.AuditID}.encode()
+		page.Next = cursorAfter(&events[limit-1]).encode()
 	}
 	page.Events = events
 	return page, nil
@@ -146,12 +162,17 @@ func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) 
 	var args []any
 	stream, rest, ok := strings.Cut(id, "/")
 	if !ok || rest == "" {
-		return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q is not of the form <stream>/<seq> or audit/<auditID>", id)
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q is not of the form <stream>/<seq>, audit/<auditID> or policy/<hash>", id)
 	}
-	if stream == "audit" {
+	switch {
+	case stream == "audit":
 		query = `SELECT * FROM events WHERE evt_category = 'k8s' AND ka_auditid = ? LIMIT 1`
 		args = []any{rest}
-	} else {
+	case stream == "policy" && isPolicyHash(rest):
+		// The id is a hash of stored columns: compared on the few policy events.
+		query = `SELECT * FROM events WHERE evt_category = 'policy' AND ` + derivedSQL["evt.id"] + ` = ? LIMIT 1`
+		args = []any{id}
+	default:
 		seq, err := strconv.ParseUint(rest, 10, 63)
 		if err != nil {
 			return nil, kubetrail.Errorf(kubetrail.EINVALID, "event id %q: %q is not a sequence number", id, rest)
@@ -167,6 +188,21 @@ func (s *Store) Event(ctx context.Context, id string) (*kubetrail.Event, error) 
 		return nil, kubetrail.Errorf(kubetrail.ENOTFOUND, "no event %s", id)
 	}
 	return &events[0], nil
+}
+
+// isPolicyHash reports whether s is the 32 lowercase hex digits of a policy
+// event's id. A stream may be named policy too: its sequence numbers are
+// shorter.
+func isPolicyHash(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // readEvents reads events with a query built by selectEvents and fills in what

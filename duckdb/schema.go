@@ -69,21 +69,29 @@ func sqlType(f *kubetrail.Field) string {
 // derivedSQL computes each derived field from stored columns. Every derived field
 // of the reference must be here; TestDerivedFieldsMatchGo checks they agree with Go.
 var derivedSQL = map[string]string{
-	"evt.id":          `CASE WHEN evt_category = 'k8s' THEN 'audit/' || ka_auditid ELSE evt_stream || '/' || evt_seq END`,
-	"evt.source":      `CASE WHEN evt_category = 'k8s' THEN 'k8s_audit' ELSE 'syscall' END`,
+	// A policy event's id is kubetrail.PolicyEventID: DuckDB's md5 is the same
+	// lowercase hex as Go's hex.EncodeToString.
+	"evt.id":          `CASE evt_category WHEN 'k8s' THEN 'audit/' || ka_auditid WHEN 'policy' THEN 'policy/' || md5(` + policyKeySQL + `) ELSE evt_stream || '/' || evt_seq END`,
+	"evt.source":      `CASE evt_category WHEN 'k8s' THEN 'k8s_audit' WHEN 'policy' THEN policy_source ELSE 'syscall' END`,
 	"container.image": `CASE WHEN container_image_tag IS NULL THEN container_image_repository ELSE container_image_repository || ':' || container_image_tag END`,
-	"evt.is_host":     `CASE WHEN evt_category = 'k8s' THEN NULL WHEN container_id IS NULL THEN 1 ELSE 0 END`,
-	"proc.exe":        `proc_argv[1]`,
-	"proc.args":       `CASE WHEN len(proc_argv) > 1 THEN array_to_string(proc_argv[2:], ' ') ELSE CASE WHEN proc_argv IS NULL THEN NULL ELSE '' END END`,
-	"proc.cmdline":    `CASE WHEN len(proc_argv) > 1 THEN proc_name || ' ' || array_to_string(proc_argv[2:], ' ') ELSE proc_name END`,
-	"fd.lip":          `CASE WHEN net_direction = 'inbound' THEN fd_sip ELSE fd_cip END`,
-	"fd.lport":        `CASE WHEN net_direction = 'inbound' THEN fd_sport ELSE fd_cport END`,
-	"fd.rip":          `CASE WHEN net_direction = 'inbound' THEN fd_cip ELSE fd_sip END`,
-	"fd.rport":        `CASE WHEN net_direction = 'inbound' THEN fd_cport ELSE fd_sport END`,
-	"fd.name":         `CASE evt_category WHEN 'file' THEN fs_path_name WHEN 'network' THEN fd_cip || ':' || fd_cport || '->' || fd_sip || ':' || fd_sport END`,
-	"fd.directory":    `CASE WHEN fs_path_name IS NULL THEN NULL WHEN strpos(fs_path_name, '/') = 0 THEN '' WHEN regexp_extract(fs_path_name, '^(.*)/[^/]*$', 1) = '' THEN '/' ELSE regexp_extract(fs_path_name, '^(.*)/[^/]*$', 1) END`,
-	"fd.filename":     `regexp_extract(fs_path_name, '[^/]*$')`,
+	// A Kubernetes request, and a policy event raised on one, happened on no node.
+	"evt.is_host":  `CASE WHEN evt_category = 'k8s' THEN NULL WHEN evt_category = 'policy' AND policy_source IS DISTINCT FROM 'syscall' THEN NULL WHEN container_id IS NULL THEN 1 ELSE 0 END`,
+	"proc.exe":     `proc_argv[1]`,
+	"proc.args":    `CASE WHEN len(proc_argv) > 1 THEN array_to_string(proc_argv[2:], ' ') ELSE CASE WHEN proc_argv IS NULL THEN NULL ELSE '' END END`,
+	"proc.cmdline": `CASE WHEN len(proc_argv) > 1 THEN proc_name || ' ' || array_to_string(proc_argv[2:], ' ') ELSE proc_name END`,
+	"fd.lip":       `CASE WHEN net_direction = 'inbound' THEN fd_sip ELSE fd_cip END`,
+	"fd.lport":     `CASE WHEN net_direction = 'inbound' THEN fd_sport ELSE fd_cport END`,
+	"fd.rip":       `CASE WHEN net_direction = 'inbound' THEN fd_cip ELSE fd_sip END`,
+	"fd.rport":     `CASE WHEN net_direction = 'inbound' THEN fd_cport ELSE fd_sport END`,
+	"fd.name":      `CASE evt_category WHEN 'file' THEN fs_path_name WHEN 'network' THEN fd_cip || ':' || fd_cport || '->' || fd_sip || ':' || fd_sport END`,
+	"fd.directory": `CASE WHEN fs_path_name IS NULL THEN NULL WHEN strpos(fs_path_name, '/') = 0 THEN '' WHEN regexp_extract(fs_path_name, '^(.*)/[^/]*$', 1) = '' THEN '/' ELSE regexp_extract(fs_path_name, '^(.*)/[^/]*$', 1) END`,
+	"fd.filename":  `regexp_extract(fs_path_name, '[^/]*$')`,
 }
+
+// policyKeySQL is what a policy event's id is the MD5 of (see
+// kubetrail.PolicyEventID): its trigger, policy and rule, newline-separated.
+// Without the MD5 it also orders policy events of the same time (tiebreakDesc).
+const policyKeySQL = `policy_trigger || chr(10) || policy_name || chr(10) || policy_rule`
 
 // fieldSQL returns the SQL expression for a field: its column or its derivation.
 func fieldSQL(name string) (string, error) {
@@ -139,4 +147,4 @@ func schemaSQL() string {
 
 // schemaVersion is bumped when the events table changes incompatibly; a data dir
 // written by another version is refused rather than misread.
-const schemaVersion = "7"
+const schemaVersion = "8"

@@ -92,7 +92,9 @@ func (s *Store) updateSessions(ctx context.Context, events []*kubetrail.Event) e
 			}
 			continue
 		}
-		if e.SessionID == "" {
+		// A policy event is about an event of the session, which counted already:
+		// it neither adds to the session's counts nor moves its span.
+		if e.SessionID == "" || e.Category == kubetrail.CategoryPolicy {
 			continue
 		}
 		d := deltas[e.SessionID]
@@ -544,7 +546,8 @@ func (s *Store) Sessions(ctx context.Context, q kubetrail.SessionQuery) ([]kubet
 	return sessions, s.readAttachments(ctx, sessions)
 }
 
-// Trace returns a session and its events in time order.
+// Trace returns a session and its events in time order, its policy events
+// (which share their trigger's session, see the processes dimension) among them.
 func (s *Store) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) {
 	rows, err := s.db.QueryContext(ctx, sessionSelect+" WHERE id = ?", id)
 	if err != nil {
@@ -592,8 +595,8 @@ func (s *Store) Trace(ctx context.Context, id string) (*kubetrail.Trace, error) 
 }
 
 // linkSessions fills in what events carry across session links: on a runtime
-// event, the request that started its session; on an exec request, the session
-// it started.
+// or policy event, the request that started its session; on an exec request, the
+// session it started.
 func (s *Store) linkSessions(ctx context.Context, events []kubetrail.Event) error {
 	var ids, audits []string
 	for i := range events {

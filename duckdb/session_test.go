@@ -102,7 +102,9 @@ func TestSessionsAttributedWhicheverHalfArrivesFirst(t *testing.T) {
 	}
 }
 
-func checkSessions(t *testing.T, s *Store) {
+// checkSessions checks the script's sessions, users and filters; johnsPolicies
+// are policy events stored on commands of john's session, which it must carry.
+func checkSessions(t *testing.T, s *Store, johnsPolicies ...kubetrail.Event) {
 	t.Helper()
 	ctx := context.Background()
 	all, err := s.Sessions(ctx, kubetrail.SessionQuery{Filter: kubetrail.True{}})
@@ -132,7 +134,7 @@ func checkSessions(t *testing.T, s *Store) {
 		fmt.Sprint(ss.Request.SourceIPs) != "[66.249.64.55]" || fmt.Sprint(ss.Request.UserGroups) != "[devs]" {
 		t.Errorf("john's session: %+v request %+v", ss, ss.Request)
 	}
-	if len(tr.Events) != 4 || tr.Request == nil || tr.Request.Audit.UserName != "john.doe" || tr.Request.SessionID != "s-john" {
+	if len(tr.Events) != 4+len(johnsPolicies) || tr.Request == nil || tr.Request.Audit.UserName != "john.doe" || tr.Request.SessionID != "s-john" {
 		t.Fatalf("john's trace: %d events, request %+v", len(tr.Events), tr.Request)
 	}
 	for _, e := range tr.Events {
@@ -154,7 +156,7 @@ func checkSessions(t *testing.T, s *Store) {
 		want   int
 	}{
 		{"ka.user.name = john.doe and evt.category = network", 1},
-		{"ka.user.name = john.doe", 5}, // the request itself, bash, curl, its connection and bash's exit
+		{"ka.user.name = john.doe", 5 + len(johnsPolicies)}, // the request itself, bash, curl, its connection and bash's exit
 		{"ka.user.name = jane and evt.type = execve", 2},
 		{"not ka.user.name exists and evt.category = process", 1}, // the probe
 		{"ka.sourceips = 66.249.64.55 and proc.name = curl", 2},   // curl and its connection

@@ -144,6 +144,11 @@ func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, invent
 		return res, err
 	}
 	keep = append(keep, audits...)
+	policies, err := s.newPolicyEvents(ctx, events, &res)
+	if err != nil {
+		return res, err
+	}
+	keep = append(keep, policies...)
 	// Time order within a batch helps DuckDB's per-block min/max skip blocks.
 	slices.SortStableFunc(keep, func(a, b *kubetrail.Event) int { return a.Time.Compare(b.Time) })
 	ids := make([][]int64, len(dimensions))
@@ -184,7 +189,8 @@ func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, invent
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	res.Stored = len(keep) - res.Updated
+	res.Raised = len(policies)
+	res.Stored = len(keep) - res.Updated - res.Raised
 	return res, nil
 }
 
@@ -200,9 +206,26 @@ func validate(events []kubetrail.Event) error {
 		if e.Time.IsZero() {
 			return kubetrail.ErrorAt(kubetrail.EINVALID, where, "evt.time is missing")
 		}
-		if e.Category == kubetrail.CategoryK8s {
+		switch e.Category {
+		case kubetrail.CategoryK8s:
 			if e.Audit.AuditID == "" {
 				return kubetrail.ErrorAt(kubetrail.EINVALID, where, "ka.auditid is missing")
+			}
+			continue
+		case kubetrail.CategoryPolicy:
+			// A policy event is identified by its trigger, policy and rule, not by a
+			// stream: it has none.
+			a := &e.Alert
+			for _, f := range []struct{ name, value string }{
+				{"policy.name", a.Policy}, {"policy.rule", a.Rule}, {"policy.trigger", a.Trigger},
+				{"policy.priority", a.Priority}, {"policy.source", a.Source},
+			} {
+				if f.value == "" {
+					return kubetrail.ErrorAt(kubetrail.EINVALID, where, "%s is missing", f.name)
+				}
+			}
+			if a.Source != "syscall" && a.Source != "k8s_audit" {
+				return kubetrail.ErrorAt(kubetrail.EINVALID, where, "policy.source %q is not syscall or k8s_audit", a.Source)
 			}
 			continue
 		}
@@ -227,7 +250,7 @@ func (s *Store) newRuntimeEvents(ctx context.Context, events []kubetrail.Event, 
 	var keep []*kubetrail.Event
 	for i := range events {
 		e := &events[i]
-		if e.Category == kubetrail.CategoryK8s {
+		if e.Category == kubetrail.CategoryK8s || e.Category == kubetrail.CategoryPolicy {
 			continue
 		}
 		mark, ok := marks[e.Stream]
@@ -331,6 +354,67 @@ func (s *Store) newAuditStages(ctx context.Context, events []kubetrail.Event, re
 		keep = append(keep, e)
 	}
 	return keep, nil
+}
+
+// newPolicyEvents keeps the policy events whose id is neither stored nor earlier
+// in the batch. A rule raises a policy event once per trigger and policy, so one
+// seen again (the trigger's batch retried, a later stage of its audit event) is a
+// duplicate. A policy event has its trigger's time, which bounds the lookup.
+func (s *Store) newPolicyEvents(ctx context.Context, events []kubetrail.Event, res *kubetrail.WriteResult) ([]*kubetrail.Event, error) {
+	var keep []*kubetrail.Event
+	seen := map[string]bool{}
+	var triggers []string
+	var lo, hi time.Time
+	for i := range events {
+		e := &events[i]
+		if e.Category != kubetrail.CategoryPolicy {
+			continue
+		}
+		id := e.ID()
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		keep = append(keep, e)
+		triggers = append(triggers, e.Alert.Trigger)
+		if lo.IsZero() || e.Time.Before(lo) {
+			lo = e.Time
+		}
+		if e.Time.After(hi) {
+			hi = e.Time
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil
+	}
+	rows, err := s.wconn.QueryContext(ctx,
+		`SELECT policy_trigger, policy_name, policy_rule FROM events
+		 WHERE evt_category = 'policy' AND evt_time BETWEEN ? AND ? AND list_contains(?::VARCHAR[], policy_trigger)`,
+		lo.UTC(), hi.UTC(), slices.Compact(slices.Sorted(slices.Values(triggers))))
+	if err != nil {
+		return nil, fmt.Errorf("look up stored policy events: %w", err)
+	}
+	stored := map[string]bool{}
+	for rows.Next() {
+		var trigger, policy, rule sql.NullString
+		if err := rows.Scan(&trigger, &policy, &rule); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("look up stored policy events: %w", err)
+		}
+		stored[kubetrail.PolicyEventID(trigger.String, policy.String, rule.String)] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("look up stored policy events: %w", err)
+	}
+	if len(stored) == 0 {
+		return keep, nil
+	}
+	return slices.DeleteFunc(keep, func(e *kubetrail.Event) bool {
+		if stored[e.ID()] {
+			return true
+		}
+		return false
+	}), nil
 }
 
 // append writes rows through DuckDB's appender on the write connection, inside the

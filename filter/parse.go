@@ -24,9 +24,11 @@
 package filter
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,11 +53,38 @@ const (
 // byte). When the input stops short, N is one past its end, except for an unclosed "("
 // and for "and", "or" or "not" missing their right side: there N points at that token,
 // the one the message is about.
-func Parse(src string) (kubetrail.Expr, error) {
+func Parse(src string) (kubetrail.Expr, error) { return parse(src, nil) }
+
+// Env widens the language for Falco's rule conditions: the fields are the rule
+// engine's (Falco's names, some taking an argument in brackets), bare names are
+// macros, list names in a value list stand for their items, and the operators
+// pmatch, regex, iglob, bcontains, bstartswith and bendswith and val(field) on the
+// right are allowed. List fields then take only exists, in and intersects, as in
+// Falco.
+type Env struct {
+	// Field returns the type of a field, given its bracketed argument; an error
+	// wrapping ErrNotSupplied when it is a field the engine cannot fill.
+	Field func(name, arg string, hasArg bool) (kubetrail.FieldType, error)
+	// Macro returns a macro's condition; ok is false when no macro has the name.
+	Macro func(name string) (e kubetrail.Expr, ok bool, err error)
+	// List returns a list's items; ok is false when no list has the name.
+	List func(name string) (items []string, ok bool)
+	// Missing, when set, is told each field Field does not supply, and parsing
+	// goes on, so that a rule can be loaded disabled with all of them named.
+	Missing func(field string)
+}
+
+// ErrNotSupplied marks a field an Env knows of but cannot fill.
+var ErrNotSupplied = errors.New("field not supplied")
+
+// ParseEnv reads a rule condition in env. Errors are as Parse's.
+func ParseEnv(src string, env *Env) (kubetrail.Expr, error) { return parse(src, env) }
+
+func parse(src string, env *Env) (kubetrail.Expr, error) {
 	if len(src) > MaxLength {
 		return nil, errAt(MaxLength, "the condition is %d bytes long; the limit is %d", len(src), MaxLength)
 	}
-	p := &parser{lex: lexer{src: src}}
+	p := &parser{lex: lexer{src: src, keepEscapes: env != nil}, env: env}
 	first, err := p.peek(condMode)
 	if err != nil {
 		return nil, err
@@ -119,6 +148,9 @@ const (
 type lexer struct {
 	src string
 	pos int
+	// keepEscapes keeps a backslash before a character that is no escape, as
+	// Falco's rule parser does ("\ " is a backslash and a space); filters refuse it.
+	keepEscapes bool
 }
 
 func isSpace(c byte) bool {
@@ -211,6 +243,11 @@ func (l *lexer) quoted() (token, error) {
 			case 't':
 				b.WriteByte('\t')
 			default:
+				if l.keepEscapes {
+					b.WriteByte('\\')
+					b.WriteByte(e)
+					continue
+				}
 				return token{}, errAt(l.pos-1, `unknown escape in a quoted string: after a backslash write ", ', \, n or t`)
 			}
 		default:
@@ -245,6 +282,7 @@ func quote(s string) string {
 type parser struct {
 	lex   lexer
 	depth int
+	env   *Env // nil for filters on stored fields
 }
 
 func (p *parser) next(m mode) (token, error) { return p.lex.next(m) }
@@ -395,6 +433,7 @@ var typeNames = map[kubetrail.FieldType]string{
 	kubetrail.TypeInt:     "a whole number",
 	kubetrail.TypeTime:    "a time",
 	kubetrail.TypeStrings: "a list of strings",
+	kubetrail.TypeBool:    "true or false",
 }
 
 // Operators spelled as words, and Falco operators kubetrail does not offer (told
@@ -402,10 +441,48 @@ var typeNames = map[kubetrail.FieldType]string{
 var (
 	wordOps        = []string{"in", "intersects", "contains", "icontains", "startswith", "endswith", "glob", "exists"}
 	unsupportedOps = []string{"bcontains", "bstartswith", "bendswith", "iglob", "pmatch", "regex"}
+	ruleOps        = unsupportedOps // what rule conditions add
 )
 
+// Operators each field type accepts in a rule condition. On a list field "in"
+// means every element is in the set and intersects that some element is, as in
+// Falco; the other string operators mean that some element matches (Falco's
+// engine refuses them only when such a comparison is reached, which its own rule
+// files rely on).
+var ruleOpsByType = map[kubetrail.FieldType][]string{
+	kubetrail.TypeString: {kubetrail.OpEq, kubetrail.OpNe, kubetrail.OpLt, kubetrail.OpLe, kubetrail.OpGt, kubetrail.OpGe,
+		kubetrail.OpIn, kubetrail.OpIntersects, kubetrail.OpContains, kubetrail.OpIContains,
+		kubetrail.OpStartswith, kubetrail.OpEndswith, kubetrail.OpGlob, kubetrail.OpIGlob, kubetrail.OpPmatch,
+		kubetrail.OpRegex, kubetrail.OpBContains, kubetrail.OpBStartswith, kubetrail.OpBEndswith, kubetrail.OpExists},
+	kubetrail.TypeInt: {kubetrail.OpEq, kubetrail.OpNe, kubetrail.OpLt, kubetrail.OpLe, kubetrail.OpGt, kubetrail.OpGe,
+		kubetrail.OpIn, kubetrail.OpIntersects, kubetrail.OpExists},
+	kubetrail.TypeBool: {kubetrail.OpEq, kubetrail.OpNe, kubetrail.OpIn, kubetrail.OpIntersects, kubetrail.OpExists},
+	kubetrail.TypeStrings: {kubetrail.OpEq, kubetrail.OpNe, kubetrail.OpIn, kubetrail.OpIntersects,
+		kubetrail.OpContains, kubetrail.OpIContains, kubetrail.OpStartswith, kubetrail.OpEndswith,
+		kubetrail.OpGlob, kubetrail.OpIGlob, kubetrail.OpPmatch, kubetrail.OpRegex, kubetrail.OpExists},
+}
+
+// fieldInfo is the field a comparison names, resolved from the stored fields or
+// the Env.
+type fieldInfo struct {
+	name    string
+	typ     kubetrail.FieldType
+	arg     string
+	hasArg  bool
+	missing bool // the Env does not supply it; parsing goes on so that all are named
+}
+
 func (p *parser) parseComparison(f token) (kubetrail.Expr, error) {
-	field, err := lookupField(f)
+	if p.env != nil && p.env.Macro != nil && isIdentifier(f.text) {
+		m, ok, err := p.env.Macro(f.text)
+		if err != nil {
+			return nil, errAt(f.pos, "macro %s: %v", f.text, err)
+		}
+		if ok {
+			return m, nil
+		}
+	}
+	field, err := p.lookupField(f)
 	if err != nil {
 		return nil, err
 	}
@@ -421,20 +498,29 @@ func (p *parser) parseComparison(f token) (kubetrail.Expr, error) {
 		op = opTok.text
 	case opTok.kind == tWord && slices.Contains(wordOps, opTok.text):
 		op = opTok.text
+	case opTok.kind == tWord && p.env != nil && slices.Contains(ruleOps, opTok.text):
+		op = opTok.text
 	case opTok.kind == tWord && slices.Contains(unsupportedOps, opTok.text):
 		return nil, errAt(opTok.pos, "operator %q is not supported; the operators are =, !=, <, <=, >, >=, in, intersects, contains, icontains, startswith, endswith, glob and exists", opTok.text)
 	default:
-		return nil, errAt(opTok.pos, "expected an operator after %s, got %s", field.Name, describe(opTok))
+		if p.env != nil && p.env.Macro != nil && isIdentifier(f.text) && field.missing {
+			return nil, errAt(f.pos, "undefined macro or field %s", quote(f.text))
+		}
+		return nil, errAt(opTok.pos, "expected an operator after %s, got %s", field.name, describe(opTok))
 	}
-	if ops := opsByType[field.Type]; !slices.Contains(ops, op) {
-		return nil, errAt(opTok.pos, "operator %q does not apply to %s (%s); it takes %s", op, field.Name, typeName(field.Type), orList(ops))
+	ops := opsByType[field.typ]
+	if p.env != nil {
+		ops = ruleOpsByType[field.typ]
+	}
+	if !field.missing && !slices.Contains(ops, op) {
+		return nil, errAt(opTok.pos, "operator %q does not apply to %s (%s); it takes %s", op, field.name, typeName(field.typ), orList(ops))
 	}
 
-	c := kubetrail.Comparison{Field: field.Name, Op: op}
+	c := kubetrail.Comparison{Field: field.name, Arg: field.arg, HasArg: field.hasArg, Op: op}
 	switch op {
 	case kubetrail.OpExists:
 		return c, nil
-	case kubetrail.OpIn, kubetrail.OpIntersects:
+	case kubetrail.OpIn, kubetrail.OpIntersects, kubetrail.OpPmatch:
 		c.Values, err = p.parseList(field, op)
 		if err != nil {
 			return nil, err
@@ -447,6 +533,15 @@ func (p *parser) parseComparison(f token) (kubetrail.Expr, error) {
 	}
 	switch t.kind {
 	case tWord, tString:
+		if t.kind == tWord && t.text == "val" && p.env != nil {
+			if open, err := p.peek(valueMode); err == nil && open.kind == tLParen {
+				c.ValueField, err = p.parseFieldRef(field)
+				if err != nil {
+					return nil, err
+				}
+				return c, nil
+			}
+		}
 		v, err := value(field, op, t)
 		if err != nil {
 			return nil, err
@@ -459,7 +554,39 @@ func (p *parser) parseComparison(f token) (kubetrail.Expr, error) {
 	return nil, errAt(t.pos, "unexpected %s; expected a value", describe(t))
 }
 
-func (p *parser) parseList(field *kubetrail.Field, op string) ([]any, error) {
+// parseFieldRef reads "(field)" after val: a comparison with another field of the
+// same event, which must have the left side's type.
+func (p *parser) parseFieldRef(left fieldInfo) (*kubetrail.FieldRef, error) {
+	open, err := p.next(valueMode)
+	if err != nil {
+		return nil, err
+	}
+	name, err := p.lex.condWord()
+	if err != nil {
+		return nil, err
+	}
+	name.pos = open.end
+	for name.pos < len(p.lex.src) && isSpace(p.lex.src[name.pos]) {
+		name.pos++
+	}
+	f, err := p.lookupField(name)
+	if err != nil {
+		return nil, err
+	}
+	if !f.missing && !left.missing && f.typ != left.typ {
+		return nil, errAt(name.pos, "val(%s) is %s, but %s is %s", f.name, typeName(f.typ), left.name, typeName(left.typ))
+	}
+	closing, err := p.next(condMode)
+	if err != nil {
+		return nil, err
+	}
+	if closing.kind != tRParen {
+		return nil, errAt(closing.pos, `unexpected %s; expected ")" closing val(`, describe(closing))
+	}
+	return &kubetrail.FieldRef{Field: f.name, Arg: f.arg, HasArg: f.hasArg}, nil
+}
+
+func (p *parser) parseList(field fieldInfo, op string) ([]any, error) {
 	open, err := p.next(valueMode)
 	if err != nil {
 		return nil, err
@@ -468,6 +595,34 @@ func (p *parser) parseList(field *kubetrail.Field, op string) ([]any, error) {
 		return nil, errAt(open.pos, "%q needs a list in parentheses, like (a, b), got %s", op, describe(open))
 	}
 	var values []any
+	add := func(t token) error {
+		if t.kind == tWord && p.env != nil && p.env.List != nil {
+			// A bare word naming a Falco list stands for its items.
+			if items, ok := p.env.List(t.text); ok {
+				for _, it := range items {
+					// Falco puts a list's items into the condition as they are
+					// written, so an item in quotes ('"10.0.0.0/8"') is a quoted value.
+					if len(it) >= 2 && (it[0] == '"' || it[0] == '\'') && it[len(it)-1] == it[0] {
+						if q, err := (&lexer{src: it, keepEscapes: true}).quoted(); err == nil && q.end == len(it) {
+							it = q.text
+						}
+					}
+					v, err := value(field, op, token{kind: tString, text: it, pos: t.pos, end: t.end})
+					if err != nil {
+						return errAt(t.pos, "list %s: %v", t.text, kubetrail.ErrorMessage(err))
+					}
+					values = append(values, v)
+				}
+				return nil
+			}
+		}
+		v, err := value(field, op, t)
+		if err != nil {
+			return err
+		}
+		values = append(values, v)
+		return nil
+	}
 	for {
 		t, err := p.next(valueMode)
 		if err != nil {
@@ -475,11 +630,16 @@ func (p *parser) parseList(field *kubetrail.Field, op string) ([]any, error) {
 		}
 		switch t.kind {
 		case tWord, tString:
-			v, err := value(field, op, t)
-			if err != nil {
+			if err := add(t); err != nil {
 				return nil, err
 			}
-			values = append(values, v)
+		case tRParen:
+			if p.env != nil && len(values) == 0 {
+				// Falco allows an empty list, (), which nothing is in: rule files
+				// leave lists empty for users to append to.
+				return values, nil
+			}
+			return nil, errAt(t.pos, "unexpected %s; expected a value", describe(t))
 		case tEOF:
 			return nil, unclosed(open)
 		default:
@@ -502,21 +662,48 @@ func (p *parser) parseList(field *kubetrail.Field, op string) ([]any, error) {
 	}
 }
 
-func lookupField(t token) (*kubetrail.Field, error) {
-	name := t.text
-	if i := strings.IndexByte(name, '['); i >= 0 {
-		// Falco has fields that take an argument; no kubetrail field does yet.
-		base := name[:i]
-		if kubetrail.LookupField(base) != nil {
-			return nil, errAt(t.pos, "field %s takes no argument in brackets", base)
+// isIdentifier reports whether s can name a Falco macro or list.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
 		}
-		return nil, errAt(t.pos, "unknown field %s: no field takes an argument in brackets%s", quote(name), didYouMean(base))
+	}
+	return true
+}
+
+func (p *parser) lookupField(t token) (fieldInfo, error) {
+	name, arg, hasArg := t.text, "", false
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		name, arg, hasArg = t.text[:i], strings.TrimSuffix(t.text[i+1:], "]"), true
+	}
+	if p.env != nil {
+		typ, err := p.env.Field(name, arg, hasArg)
+		switch {
+		case errors.Is(err, ErrNotSupplied) && p.env.Missing != nil:
+			p.env.Missing(name)
+			return fieldInfo{name: name, typ: kubetrail.TypeString, arg: arg, hasArg: hasArg, missing: true}, nil
+		case err != nil:
+			return fieldInfo{}, errAt(t.pos, "%s", kubetrail.ErrorMessage(err))
+		}
+		return fieldInfo{name: name, typ: typ, arg: arg, hasArg: hasArg}, nil
+	}
+	if hasArg {
+		// Falco has fields that take an argument; no stored field does.
+		if kubetrail.LookupField(name) != nil {
+			return fieldInfo{}, errAt(t.pos, "field %s takes no argument in brackets", name)
+		}
+		return fieldInfo{}, errAt(t.pos, "unknown field %s: no field takes an argument in brackets%s", quote(t.text), didYouMean(name))
 	}
 	f := kubetrail.LookupField(name)
 	if f == nil {
-		return nil, errAt(t.pos, "unknown field %s%s", quote(name), didYouMean(name))
+		return fieldInfo{}, errAt(t.pos, "unknown field %s%s", quote(name), didYouMean(name))
 	}
-	return f, nil
+	return fieldInfo{name: f.Name, typ: f.Type}, nil
 }
 
 func didYouMean(name string) string {
@@ -531,25 +718,46 @@ func didYouMean(name string) string {
 }
 
 // value converts a value token to the Go type of its field.
-func value(field *kubetrail.Field, op string, t token) (any, error) {
-	if isKeyword(t) {
+func value(field fieldInfo, op string, t token) (any, error) {
+	if isKeyword(t) && t.kind == tWord {
 		return nil, errAt(t.pos, "unexpected %q; expected a value (quote it to use the word as a value)", t.text)
 	}
-	switch field.Type {
+	switch op {
+	case kubetrail.OpRegex:
+		if _, err := regexp.Compile(t.text); err != nil {
+			return nil, errAt(t.pos, "malformed regular expression %s: %v", quote(t.text), err)
+		}
+		return t.text, nil
+	case kubetrail.OpBContains, kubetrail.OpBStartswith, kubetrail.OpBEndswith:
+		b, err := hex.DecodeString(t.text)
+		if err != nil {
+			return nil, errAt(t.pos, "%s wants bytes written in hex, such as 7f454c46, got %s", op, quote(t.text))
+		}
+		return string(b), nil
+	}
+	switch field.typ {
 	case kubetrail.TypeString, kubetrail.TypeStrings:
-		if op == kubetrail.OpGlob {
+		if op == kubetrail.OpGlob || op == kubetrail.OpIGlob {
 			// path.Match checks the whole pattern's syntax even when it fails to match.
 			if _, err := path.Match(t.text, ""); err != nil {
 				return nil, errAt(t.pos, `malformed glob pattern %s: use * and ? as wildcards, [...] for a set of characters (closed by "]") and \ to escape the character after it`, quote(t.text))
 			}
 		}
 		return t.text, nil
+	case kubetrail.TypeBool:
+		switch strings.ToLower(t.text) {
+		case "true":
+			return "true", nil
+		case "false":
+			return "false", nil
+		}
+		return nil, errAt(t.pos, "%s wants true or false, got %s", field.name, quote(t.text))
 	case kubetrail.TypeInt:
 		n, err := strconv.ParseInt(t.text, 10, 64)
 		if errors.Is(err, strconv.ErrRange) {
-			return nil, errAt(t.pos, "%s wants a whole number, got %s, which is out of range", field.Name, quote(t.text))
+			return nil, errAt(t.pos, "%s wants a whole number, got %s, which is out of range", field.name, quote(t.text))
 		} else if err != nil {
-			return nil, errAt(t.pos, "%s wants a whole number, got %s", field.Name, quote(t.text))
+			return nil, errAt(t.pos, "%s wants a whole number, got %s", field.name, quote(t.text))
 		}
 		return n, nil
 	case kubetrail.TypeTime:
@@ -557,11 +765,11 @@ func value(field *kubetrail.Field, op string, t token) (any, error) {
 		// A year outside 0-9999 once in UTC (0000-01-01T00:00:00+01:00) has no RFC 3339
 		// spelling, so String could not print it back.
 		if y := tm.UTC().Year(); err != nil || y < 0 || y > 9999 {
-			return nil, errAt(t.pos, "%s wants a time in RFC 3339 form such as 2026-11-27T00:00:00Z, got %s", field.Name, quote(t.text))
+			return nil, errAt(t.pos, "%s wants a time in RFC 3339 form such as 2026-11-27T00:00:00Z, got %s", field.name, quote(t.text))
 		}
 		return tm.UTC(), nil
 	}
-	return nil, errAt(t.pos, "field %s has type %q, which filters cannot compare", field.Name, field.Type)
+	return nil, errAt(t.pos, "field %s has type %q, which filters cannot compare", field.name, field.typ)
 }
 
 func typeName(t kubetrail.FieldType) string {
@@ -703,14 +911,27 @@ func write(b *strings.Builder, e kubetrail.Expr, need int) {
 	}
 }
 
+func writeField(b *strings.Builder, name, arg string, hasArg bool) {
+	b.WriteString(name)
+	if hasArg {
+		b.WriteByte('[')
+		b.WriteString(arg)
+		b.WriteByte(']')
+	}
+}
+
 func writeComparison(b *strings.Builder, c kubetrail.Comparison) {
-	b.WriteString(c.Field)
+	writeField(b, c.Field, c.Arg, c.HasArg)
 	b.WriteByte(' ')
 	b.WriteString(c.Op)
 	switch {
 	case c.Op == kubetrail.OpExists:
 		return
-	case c.Op == kubetrail.OpIn || c.Op == kubetrail.OpIntersects || len(c.Values) != 1:
+	case c.ValueField != nil:
+		b.WriteString(" val(")
+		writeField(b, c.ValueField.Field, c.ValueField.Arg, c.ValueField.HasArg)
+		b.WriteByte(')')
+	case c.Op == kubetrail.OpIn || c.Op == kubetrail.OpIntersects || c.Op == kubetrail.OpPmatch || len(c.Values) != 1:
 		// A binary operator with other than one value prints as a list too, which
 		// Parse rejects, rather than silently dropping values.
 		b.WriteString(" (")

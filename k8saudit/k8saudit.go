@@ -209,13 +209,14 @@ func decodeEvent(raw []byte, line int, context, cluster string) (kubetrail.Event
 			return kubetrail.Event{}, prefix(kubetrail.Errorf(kubetrail.EINVALID, "unknown kind %s (want Event)", excerpt(rec.Kind)), context)
 		}
 	}
-	ev, err := toEvent(rec, typeErr, len(raw), cluster)
+	ev, err := toEvent(rec, typeErr, raw, cluster)
 	return ev, prefix(err, context)
 }
 
-// toEvent finishes decoding a record known to be an Event and converts it. size is
-// the length of its JSON.
-func toEvent(rec *record, typeErr error, size int, cluster string) (kubetrail.Event, error) {
+// toEvent finishes decoding a record known to be an Event and converts it. raw is
+// its JSON, which the event keeps (a copy) for policies to read.
+func toEvent(rec *record, typeErr error, raw []byte, cluster string) (kubetrail.Event, error) {
+	size := len(raw)
 	if !isAbsent(rec.APIVersion) {
 		if _, err := checkVersion(rec.APIVersion); err != nil {
 			return kubetrail.Event{}, err
@@ -242,7 +243,11 @@ func toEvent(rec *record, typeErr error, size int, cluster string) (kubetrail.Ev
 	}
 	rec.Event.RequestReceivedTimestamp = metav1.NewMicroTime(received)
 	rec.Event.StageTimestamp = metav1.NewMicroTime(stage)
-	return Convert(&rec.Event, cluster)
+	ev, err := Convert(&rec.Event, cluster)
+	if err == nil {
+		ev.Audit.Raw = bytes.Clone(raw)
+	}
+	return ev, err
 }
 
 // checkVersion returns the apiVersion in raw if it is one we read.

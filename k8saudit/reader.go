@@ -122,18 +122,18 @@ func (r *Reader) decodeTop(raw []byte, line int) (ev kubetrail.Event, isList boo
 		return ev, true, r.queue(raw, line, "items", false)
 	case kind == "Event":
 		r.raw = raw
-		ev, err = toEvent(rec, typeErr, len(raw), r.cluster)
+		ev, err = toEvent(rec, typeErr, raw, r.cluster)
 		return ev, false, err
 	case !isAbsent(rec.APIVersion):
 		// An audit apiVersion without a kind: an Event with its kind left out.
 		r.raw = raw
-		ev, err = toEvent(rec, typeErr, len(raw), r.cluster)
+		ev, err = toEvent(rec, typeErr, raw, r.cluster)
 		return ev, false, err
 	case bool(rec.Records):
 		return ev, true, r.queue(raw, line, "records", true)
 	case rec.looksLikeEvent(typeErr):
 		r.raw = raw
-		ev, err = toEvent(rec, typeErr, len(raw), r.cluster)
+		ev, err = toEvent(rec, typeErr, raw, r.cluster)
 		return ev, false, err
 	case len(rec.Properties) > 0:
 		if len(raw) > MaxEventSize {

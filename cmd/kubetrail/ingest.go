@@ -131,8 +131,8 @@ command still exits non-zero.`,
 				return err
 			}
 			bar.clear()
-			fmt.Fprintf(stderr, "%s: %d audit events sent in %s (%d stored or updated, %d already stored), %d bad records\n",
-				name, out.sent, time.Since(start).Round(time.Millisecond), out.stored, out.dupes, bad.n)
+			fmt.Fprintf(stderr, "%s: %d audit events sent in %s (%d stored or updated, %d already stored), %d bad records%s\n",
+				name, out.sent, time.Since(start).Round(time.Millisecond), out.stored, out.dupes, bad.n, raisedNote(out.raised))
 			if err := bad.err(); err != nil {
 				return err
 			}
@@ -273,8 +273,8 @@ func ingestRuntime(cmd *cobra.Command, client *kthttp.Client, o runtimeImport) e
 		return err
 	}
 	bar.clear()
-	fmt.Fprintf(stderr, "%s: %d events sent on stream %s in %s (%d stored, %d already stored), %d records skipped, %d bad records\n",
-		name, out.sent, stream, time.Since(start).Round(time.Millisecond), out.stored, out.dupes, skipped, bad.n)
+	fmt.Fprintf(stderr, "%s: %d events sent on stream %s in %s (%d stored, %d already stored), %d records skipped, %d bad records%s\n",
+		name, out.sent, stream, time.Since(start).Round(time.Millisecond), out.stored, out.dupes, skipped, bad.n, raisedNote(out.raised))
 	for _, r := range byCount(reasons) {
 		fmt.Fprintf(stderr, "  skipped %d: %s\n", reasons[r], r)
 	}
@@ -376,6 +376,7 @@ type batchSender[T any] struct {
 	batch []T
 
 	sent, stored, dupes int
+	raised              int // policy events the server's policies raised
 }
 
 // add queues x and sends the batch once it is full, calling sent after.
@@ -403,6 +404,7 @@ func (b *batchSender[T]) flush() error {
 	b.sent += len(b.batch)
 	b.stored += res.Stored + res.Updated
 	b.dupes += res.Duplicates
+	b.raised += res.Raised
 	b.batch = b.batch[:0]
 	return nil
 }
@@ -458,4 +460,15 @@ func openInput(name string) (*os.File, int64, error) {
 		size = fi.Size()
 	}
 	return f, size, nil
+}
+
+// raisedNote says how many policy events a run raised, if any.
+func raisedNote(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return "; 1 policy event raised (kubetrail events)"
+	}
+	return fmt.Sprintf("; %d policy events raised (kubetrail events)", n)
 }

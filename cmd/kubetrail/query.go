@@ -256,6 +256,10 @@ func summary(e *kubetrail.Event) string {
 		return s + fmt.Sprintf("  (%s)", p.Name)
 	case kubetrail.CategoryGap:
 		return fmt.Sprintf("%d %s records lost by the sensor", e.Lost, e.Type)
+	case kubetrail.CategoryPolicy:
+		// One line of the table: an output may hold tabs or newlines.
+		out := strings.Join(strings.Fields(e.Alert.Output), " ")
+		return fmt.Sprintf("%s %s: %s", e.Alert.Priority, e.Alert.Rule, out)
 	case kubetrail.CategoryK8s:
 		a := &e.Audit
 		user := a.UserName
