@@ -56,6 +56,7 @@ bench:
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 1h ./http/
 	KUBETRAIL_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run '^$$' -bench BenchmarkQueries -benchtime 20x -timeout 3h ./duckdb/
 	$(GO) test -run '^$$' -bench BenchmarkAttribution -benchtime 1x -timeout 1h ./duckdb/
+	$(GO) test -run '^$$' -bench BenchmarkEvaluate -benchtime 3x ./policy/
 
 generate:
 	cd agentpb && protoc --go_out=. --go_opt=paths=source_relative agent.proto

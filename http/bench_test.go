@@ -21,6 +21,7 @@ import (
 	"github.com/kubetrail/kubetrail/duckdb"
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/ingest"
+	"github.com/kubetrail/kubetrail/policy"
 	"github.com/kubetrail/kubetrail/simulate"
 )
 
@@ -37,14 +38,19 @@ func (r *recordSink) Batch(_ context.Context, b kubetrail.Batch) error {
 // BenchmarkIngest measures POST /api/v1/events into DuckDB on disk: the simulator's
 // realistic event mix, encoded and zstd-compressed beforehand as agents would, sent
 // by three agents (one per simulated node) at once. Each request is acknowledged
-// only once its batch is committed.
+// only once its batch is committed. With policies=on the server evaluates the
+// default policy set (Falco's stable and k8saudit rules, kubetrail's own) on every
+// event and stores what they raise in the same transaction.
 func BenchmarkIngest(b *testing.B) {
 	for _, size := range []int{10000, 50000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchmarkIngest(b, size) })
+		for _, policies := range []bool{false, true} {
+			name := fmt.Sprintf("batch=%d/policies=%s", size, map[bool]string{false: "off", true: "on"}[policies])
+			b.Run(name, func(b *testing.B) { benchmarkIngest(b, size, policies) })
+		}
 	}
 }
 
-func benchmarkIngest(b *testing.B, batchSize int) {
+func benchmarkIngest(b *testing.B, batchSize int, policies bool) {
 	total := 1_000_000
 	if n, err := strconv.Atoi(os.Getenv("KUBETRAIL_BENCH_INGEST_EVENTS")); err == nil && n > 0 {
 		total = n
@@ -81,7 +87,7 @@ func benchmarkIngest(b *testing.B, batchSize int) {
 	var elapsed time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		url, stop := benchServer(b)
+		url, stop := benchServer(b, policies)
 		b.StartTimer()
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -122,7 +128,7 @@ func benchmarkIngest(b *testing.B, batchSize int) {
 	b.ReportMetric(float64(events), "events/op")
 }
 
-func benchServer(b *testing.B) (string, func()) {
+func benchServer(b *testing.B, policies bool) (string, func()) {
 	ctx := context.Background()
 	store, err := duckdb.Open(ctx, filepath.Join(b.TempDir(), "trail.duckdb"))
 	if err != nil {
@@ -131,6 +137,17 @@ func benchServer(b *testing.B) (string, func()) {
 	p, err := ingest.New(ctx, store, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
+	}
+	if policies {
+		set, err := policy.Load(policy.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev, err := policy.NewEvaluator(set, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.SetPolicies(ev, nil)
 	}
 	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: p, Token: token, Registry: prometheus.NewRegistry()}
 	addr, err := srv.Listen("127.0.0.1:0")

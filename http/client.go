@@ -223,3 +223,50 @@ func (c *Client) Stats(ctx context.Context) (kubetrail.Stats, error) {
 	err := c.do(ctx, http.MethodGet, "/api/v1/stats", nil, nil, nil, &st)
 	return st, err
 }
+
+// PolicyEvents returns one page of the policy events that match the query,
+// newest first.
+func (c *Client) PolicyEvents(ctx context.Context, q Query) (kubetrail.Page, error) {
+	var resp struct {
+		Events []kubetrail.Event `json:"events"`
+		Next   string            `json:"next"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/policy-events", q.values(), nil, nil, &resp)
+	return kubetrail.Page{Events: resp.Events, Next: resp.Next}, err
+}
+
+// Activity returns the activity around a policy event: before and after its
+// trigger (negative for the server's default, 5m), at most limit events of the
+// window (0 for the server's default, 500) plus its session's.
+func (c *Client) Activity(ctx context.Context, id string, before, after time.Duration, limit int) (*Activity, error) {
+	v := url.Values{}
+	if before >= 0 {
+		v.Set("before", before.String())
+	}
+	if after >= 0 {
+		v.Set("after", after.String())
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var a Activity
+	if err := c.do(ctx, http.MethodGet, "/api/v1/policy-events/"+url.PathEscape(id)+"/activity", v, nil, nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Policies returns the policies and rules the server has in force.
+func (c *Client) Policies(ctx context.Context) (PolicyState, error) {
+	var st PolicyState
+	err := c.do(ctx, http.MethodGet, "/api/v1/policies", nil, nil, nil, &st)
+	return st, err
+}
+
+// ReloadPolicies has the server read its rule files and policies again, and
+// returns what is in force then. On error the server keeps its previous ones.
+func (c *Client) ReloadPolicies(ctx context.Context) (PolicyState, error) {
+	var st PolicyState
+	err := c.do(ctx, http.MethodPost, "/api/v1/policies/reload", nil, nil, nil, &st)
+	return st, err
+}

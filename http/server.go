@@ -1,6 +1,7 @@
 // Package http serves kubetrail's REST API — ingest for the audit webhook and the
-// agent protocol, search, scopes, histogram and the field reference — and holds the
-// client the CLI and the demo use to talk to it.
+// agent protocol, search, scopes, histogram, sessions, policy events and the
+// activity around them, policies and the field reference — and holds the client
+// the CLI and the demo use to talk to it.
 package http
 
 import (
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,9 @@ type Server struct {
 	Store    kubetrail.EventStore
 	Sessions kubetrail.SessionStore
 	Pipeline *ingest.Pipeline
+	// Policies serves GET /api/v1/policies and POST /api/v1/policies/reload;
+	// nil answers them with not_found.
+	Policies PolicyService
 	// Token is the bearer token every endpoint but /healthz and /readyz requires.
 	Token string
 	// Cluster names the cluster of audit events whose webhook URL does not say
@@ -92,6 +97,13 @@ func (s *Server) Handler() http.Handler {
 	authed("POST /api/v1/events", s.limitIngest(http.HandlerFunc(s.handleBatch)))
 	authed("GET /api/v1/events", http.HandlerFunc(s.handleSearch))
 	authed("GET /api/v1/events/{id...}", http.HandlerFunc(s.handleEvent))
+	authed("GET /api/v1/policy-events", http.HandlerFunc(s.handlePolicyEvents))
+	// A policy event's id holds a slash: escaped (policy%2F<hash>) it is one
+	// segment; the second pattern takes it as written.
+	authed("GET /api/v1/policy-events/{id}/activity", http.HandlerFunc(s.handleActivity))
+	authed("GET /api/v1/policy-events/policy/{hash}/activity", http.HandlerFunc(s.handleActivity))
+	authed("GET /api/v1/policies", http.HandlerFunc(s.handlePolicies))
+	authed("POST /api/v1/policies/reload", http.HandlerFunc(s.handleReloadPolicies))
 	authed("GET /api/v1/sessions", http.HandlerFunc(s.handleSessions))
 	authed("GET /api/v1/sessions/{id}", http.HandlerFunc(s.handleTrace))
 	authed("GET /api/v1/scopes", http.HandlerFunc(s.handleScopes))
@@ -426,12 +438,18 @@ type SearchResponse struct {
 }
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	s.search(w, r, func(e kubetrail.Expr) kubetrail.Expr { return e })
+}
+
+// search answers a search request with the filter the request gives, as narrow
+// changes it.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, narrow func(kubetrail.Expr) kubetrail.Expr) {
 	expr, win, err := filterAndWindow(r, time.Now())
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	q := kubetrail.SearchQuery{Filter: expr, Window: win, Cursor: r.URL.Query().Get("cursor")}
+	q := kubetrail.SearchQuery{Filter: narrow(expr), Window: win, Cursor: r.URL.Query().Get("cursor")}
 	if q.Limit, err = limitParam(r); err != nil {
 		s.error(w, r, err)
 		return
@@ -585,4 +603,377 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// PolicyService is the server's policies: what is in force, and reloading them.
+type PolicyService interface {
+	Current() PolicyState
+	Reload(ctx context.Context) (PolicyState, error)
+}
+
+// PolicyState is what GET /api/v1/policies answers: the policies, what became of
+// each rule of the rule files, the files, and what loading them warned of.
+type PolicyState struct {
+	Policies []kubetrail.Policy     `json:"policies"`
+	Rules    []kubetrail.RuleStatus `json:"rules"`
+	Files    []string               `json:"files"`
+	Warnings []string               `json:"warnings,omitempty"`
+}
+
+// nonNil returns st with empty lists for absent ones, so that they print as []
+// rather than null.
+func (st PolicyState) nonNil() PolicyState {
+	if st.Policies == nil {
+		st.Policies = []kubetrail.Policy{}
+	}
+	if st.Rules == nil {
+		st.Rules = []kubetrail.RuleStatus{}
+	}
+	if st.Files == nil {
+		st.Files = []string{}
+	}
+	return st
+}
+
+var errNoPolicies = kubetrail.Errorf(kubetrail.ENOTFOUND, "policies are not enabled")
+
+func (s *Server) handlePolicies(w http.ResponseWriter, r *http.Request) {
+	if s.Policies == nil {
+		s.error(w, r, errNoPolicies)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Policies.Current().nonNil())
+}
+
+func (s *Server) handleReloadPolicies(w http.ResponseWriter, r *http.Request) {
+	if s.Policies == nil {
+		s.error(w, r, errNoPolicies)
+		return
+	}
+	st, err := s.Policies.Reload(r.Context())
+	if err != nil {
+		// What the rule files or policies say is wrong; the server keeps the
+		// policies it had.
+		e := &kubetrail.Error{Code: kubetrail.EINVALID, Message: err.Error()}
+		var de *kubetrail.Error
+		if errors.As(err, &de) {
+			e.Message, e.Where = de.Message, de.Where
+		}
+		s.Log.Warn("reload policies", "err", err)
+		s.error(w, r, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, st.nonNil())
+}
+
+// policyEvents narrows a filter to policy events.
+func policyEvents(e kubetrail.Expr) kubetrail.Expr {
+	cat := kubetrail.Comparison{Field: "evt.category", Op: kubetrail.OpEq, Values: []any{string(kubetrail.CategoryPolicy)}}
+	if _, all := e.(kubetrail.True); all || e == nil {
+		return cat
+	}
+	return kubetrail.And{Terms: []kubetrail.Expr{cat, e}}
+}
+
+func (s *Server) handlePolicyEvents(w http.ResponseWriter, r *http.Request) {
+	s.search(w, r, policyEvents)
+}
+
+// Activity defaults: how far either side of the trigger, and how many events
+// of the window (the session's come on top).
+const (
+	DefaultActivitySpan  = 5 * time.Minute
+	DefaultActivityLimit = 500
+)
+
+// Activity is the activity around a policy event: what happened where its trigger
+// did, shortly before and after it, and everything of its session.
+type Activity struct {
+	Event *kubetrail.Event `json:"event"`
+	// Trigger is the event the rule matched; nil when it is no longer stored.
+	Trigger *kubetrail.Event `json:"trigger"`
+	// Session is the session of the policy event (or, for a policy event on a
+	// kubectl exec request, the session the request started); nil when none.
+	Session *kubetrail.Session `json:"session"`
+	// Scope says where Events were looked for: container, pod, node, user (a
+	// Kubernetes request on no pod: the same user's activity) or event (only the
+	// trigger).
+	Scope string `json:"scope"`
+	// Window is the span searched around the trigger, [from, to).
+	Window ActivityWindow `json:"window"`
+	// Filter is the condition searched in Window, in filter syntax: the scope,
+	// or the session. The session's events outside the window are included too.
+	Filter string `json:"filter"`
+	// Events are the events found, oldest first: the trigger and the policy
+	// event itself among them.
+	Events []*kubetrail.Event `json:"events"`
+	// Truncated says the window held more events than the limit: those
+	// farthest from the trigger were left out (or the session's trace was cut).
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// ActivityWindow is the half-open span [From, To) of an Activity.
+type ActivityWindow struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if h := r.PathValue("hash"); h != "" {
+		id = "policy/" + h
+	} else if !strings.Contains(id, "/") {
+		id = "policy/" + id // the hash alone
+	}
+	before, err := spanParam(r, "before")
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	after, err := spanParam(r, "after")
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	limit, err := limitParam(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if limit == 0 {
+		limit = DefaultActivityLimit
+	}
+	a, err := s.activity(r.Context(), id, before, after, limit)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// spanParam reads a duration parameter of the activity window: 0 or more, the
+// default when absent.
+func spanParam(r *http.Request, name string) (time.Duration, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return DefaultActivitySpan, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d == 0 {
+		return 0, nil
+	}
+	d, err := ParseDuration(v)
+	if err != nil {
+		return 0, kubetrail.ErrorAt(kubetrail.EINVALID, name, "%v", err)
+	}
+	return d, nil
+}
+
+func (s *Server) activity(ctx context.Context, id string, before, after time.Duration, limit int) (*Activity, error) {
+	ev, err := s.Store.Event(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Category != kubetrail.CategoryPolicy {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "%s is a %s event, not a policy event: the activity is shown around policy events (evt.category = policy)", id, ev.Category)
+	}
+	a := &Activity{Event: ev}
+	if ev.Alert.Trigger != "" {
+		trigger, err := s.Store.Event(ctx, ev.Alert.Trigger)
+		switch kubetrail.ErrorCode(err) {
+		case "":
+			a.Trigger = trigger
+		case kubetrail.ENOTFOUND, kubetrail.EINVALID: // removed by retention, or never stored
+		default:
+			return nil, err
+		}
+	}
+	// The trigger says where and when; the policy event keeps its scope and
+	// time when the trigger is gone.
+	anchor := ev
+	if a.Trigger != nil {
+		anchor = a.Trigger
+	}
+	at := anchor.Time
+	// The window takes the instant at its end too: to is exclusive.
+	a.Window = ActivityWindow{From: at.Add(-before), To: at.Add(after + time.Nanosecond)}
+	var scope kubetrail.Expr
+	a.Scope, scope = activityScope(anchor, ev.Alert.Trigger)
+
+	sessionID := ev.SessionID
+	if sessionID == "" && a.Trigger != nil {
+		sessionID = a.Trigger.SessionID // a kubectl exec request: the session it started
+	}
+	var trace *kubetrail.Trace
+	if sessionID != "" && s.Sessions != nil {
+		trace, err = s.Sessions.Trace(ctx, sessionID)
+		switch kubetrail.ErrorCode(err) {
+		case "":
+			a.Session = &trace.Session
+			a.Truncated = trace.Truncated
+		case kubetrail.ENOTFOUND:
+		default:
+			return nil, err
+		}
+	}
+	cond := scope
+	if a.Session != nil {
+		cond = kubetrail.Or{Terms: []kubetrail.Expr{scope, eqCond("session.id", sessionID)}}
+	}
+	a.Filter = filter.String(cond)
+
+	win := kubetrail.Window{From: a.Window.From, To: a.Window.To}
+	found, more, err := s.around(ctx, cond, win, at, limit)
+	if err != nil {
+		return nil, err
+	}
+	a.Truncated = a.Truncated || more
+
+	seen := map[string]bool{}
+	var events []*kubetrail.Event
+	add := func(e *kubetrail.Event) {
+		if id := e.ID(); !seen[id] {
+			seen[id] = true
+			events = append(events, e)
+		}
+	}
+	for i := range found {
+		add(&found[i])
+	}
+	if trace != nil {
+		if trace.Request != nil {
+			add(trace.Request) // the kubectl exec that started the session
+		}
+		for i := range trace.Events {
+			add(&trace.Events[i])
+		}
+	}
+	if a.Trigger != nil {
+		add(a.Trigger)
+	}
+	add(ev)
+	slices.SortStableFunc(events, timelineOrder)
+	a.Events = events
+	return a, nil
+}
+
+// timelineOrder orders events oldest first; at one instant an event before the
+// policy events raised on it, and a stream's events by sequence number.
+func timelineOrder(x, y *kubetrail.Event) int {
+	if c := x.Time.Compare(y.Time); c != 0 {
+		return c
+	}
+	if xp, yp := x.Category == kubetrail.CategoryPolicy, y.Category == kubetrail.CategoryPolicy; xp != yp {
+		if xp {
+			return 1
+		}
+		return -1
+	}
+	if x.Stream == y.Stream && x.Stream != "" {
+		if x.Seq != y.Seq {
+			if x.Seq < y.Seq {
+				return -1
+			}
+			return 1
+		}
+	}
+	return strings.Compare(x.ID(), y.ID())
+}
+
+func eqCond(field, value string) kubetrail.Expr {
+	return kubetrail.Comparison{Field: field, Op: kubetrail.OpEq, Values: []any{value}}
+}
+
+// activityScope says where to look for the activity around e (the trigger, or
+// the policy event that keeps its scope): the same container; else the same
+// pod; else, for an event on a node outside containers, the same node; else,
+// for a Kubernetes request on no pod, the same user; else only the trigger.
+func activityScope(e *kubetrail.Event, trigger string) (string, kubetrail.Expr) {
+	inCluster := func(terms ...kubetrail.Expr) kubetrail.Expr {
+		if e.Cluster != "" {
+			terms = append([]kubetrail.Expr{eqCond("k8s.cluster.name", e.Cluster)}, terms...)
+		}
+		if len(terms) == 1 {
+			return terms[0]
+		}
+		return kubetrail.And{Terms: terms}
+	}
+	switch {
+	case e.ContainerID != "":
+		return "container", eqCond("container.id", e.ContainerID)
+	case e.PodUID != "":
+		return "pod", eqCond("k8s.pod.uid", e.PodUID)
+	case e.PodName != "" && e.Namespace != "":
+		return "pod", inCluster(eqCond("k8s.ns.name", e.Namespace), eqCond("k8s.pod.name", e.PodName))
+	case e.Source() == "syscall" && e.Node != "":
+		return "node", inCluster(eqCond("k8s.node.name", e.Node))
+	case e.Source() == "k8s_audit" && e.Audit.UserName != "":
+		return "user", inCluster(eqCond("ka.user.name", e.Audit.UserName))
+	}
+	return "event", eqCond("evt.id", trigger)
+}
+
+// maxBisections bounds the searches that find the earliest events after the
+// trigger in a window holding more than the limit.
+const maxBisections = 16
+
+// around returns up to limit events matching cond in win, those closest to at:
+// the latest before it and the earliest from it on, half the limit each way
+// where both sides have that many. more says some were left out.
+func (s *Server) around(ctx context.Context, cond kubetrail.Expr, win kubetrail.Window, at time.Time, limit int) ([]kubetrail.Event, bool, error) {
+	// Before: newest first, the page is the closest.
+	beforeWin := kubetrail.Window{From: win.From, To: at}
+	var beforeEvents []kubetrail.Event
+	beforeMore := false
+	if win.From.Before(at) {
+		page, err := s.Store.Search(ctx, kubetrail.SearchQuery{Filter: cond, Window: beforeWin, Limit: limit})
+		if err != nil {
+			return nil, false, err
+		}
+		beforeEvents, beforeMore = page.Events, page.Next != ""
+	}
+	// From the trigger on: the earliest, found by narrowing the window's end
+	// until it holds no more than the limit.
+	afterEvents, afterMore, err := s.earliest(ctx, cond, kubetrail.Window{From: at, To: win.To}, limit)
+	if err != nil {
+		return nil, false, err
+	}
+	na := min(len(afterEvents), max(limit/2, limit-len(beforeEvents)))
+	nb := min(len(beforeEvents), limit-na)
+	more := beforeMore || afterMore || na < len(afterEvents) || nb < len(beforeEvents)
+	// afterEvents are newest first: keep the tail (the earliest).
+	out := append(slices.Clone(beforeEvents[:nb]), afterEvents[len(afterEvents)-na:]...)
+	return out, more, nil
+}
+
+// earliest returns the earliest events matching cond in win, at most limit of
+// them (newest first, as Search returns them), and whether there are more.
+func (s *Server) earliest(ctx context.Context, cond kubetrail.Expr, win kubetrail.Window, limit int) ([]kubetrail.Event, bool, error) {
+	page, err := s.Store.Search(ctx, kubetrail.SearchQuery{Filter: cond, Window: win, Limit: limit})
+	if err != nil || page.Next == "" {
+		return page.Events, false, err
+	}
+	// [lo, hi): the window ending at lo holds no more than limit, the one ending at hi does.
+	lo, hi := win.From, win.To
+	best := []kubetrail.Event(nil)
+	for range maxBisections {
+		if hi.Sub(lo) <= time.Millisecond {
+			break
+		}
+		mid := lo.Add(hi.Sub(lo) / 2)
+		p, err := s.Store.Search(ctx, kubetrail.SearchQuery{Filter: cond, Window: kubetrail.Window{From: win.From, To: mid}, Limit: limit})
+		if err != nil {
+			return nil, false, err
+		}
+		if p.Next == "" {
+			lo, best = mid, p.Events
+		} else {
+			hi, page = mid, p
+		}
+	}
+	if len(best) == 0 {
+		// Even the narrowest window holds more than limit (a burst at one
+		// instant): its newest are what there is.
+		return page.Events, true, nil
+	}
+	return best, true, nil
 }

@@ -30,8 +30,9 @@ type env struct {
 	store  *duckdb.Store
 }
 
-// start runs a real server on a real store in a temporary directory.
-func start(t *testing.T) *env {
+// start runs a real server on a real store in a temporary directory; opts
+// complete the server before it listens.
+func start(t *testing.T, opts ...func(*kthttp.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "trail.duckdb"))
@@ -44,6 +45,9 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: p, Token: token, Cluster: "test", Registry: reg}
+	for _, o := range opts {
+		o(srv)
+	}
 	addr, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +307,8 @@ func TestBadFilterSaysWhere(t *testing.T) {
 
 func TestAuthRequired(t *testing.T) {
 	e := start(t)
-	for _, path := range []string{"/api/v1/events", "/api/v1/fields", "/metrics", "/api/v1/openapi.json"} {
+	for _, path := range []string{"/api/v1/events", "/api/v1/fields", "/metrics", "/api/v1/openapi.json",
+		"/api/v1/policy-events", "/api/v1/policy-events/policy%2F" + strings.Repeat("0", 32) + "/activity", "/api/v1/policies"} {
 		resp, err := http.Get(e.url + path)
 		if err != nil {
 			t.Fatal(err)
@@ -346,7 +351,9 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, route := range []string{"post /api/v1/k8s-audit", "post /api/v1/events", "get /api/v1/events", "get /api/v1/events/{id}",
-		"get /api/v1/scopes", "get /api/v1/histogram", "get /api/v1/fields", "get /api/v1/stats", "get /metrics", "get /healthz", "get /readyz"} {
+		"get /api/v1/scopes", "get /api/v1/histogram", "get /api/v1/fields", "get /api/v1/stats", "get /metrics", "get /healthz", "get /readyz",
+		"get /api/v1/sessions", "get /api/v1/sessions/{id}", "get /api/v1/policy-events", "get /api/v1/policy-events/{id}/activity",
+		"get /api/v1/policies", "post /api/v1/policies/reload"} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("openapi.json does not document %s", route)

@@ -22,11 +22,24 @@ type Store interface {
 	WriteBatch(ctx context.Context, events []kubetrail.Event, inventory []kubetrail.InventoryObject) (kubetrail.WriteResult, error)
 }
 
-// Pipeline enriches and stores batches.
+// Policies raise policy events for a batch of enriched events (package policy).
+type Policies interface {
+	Evaluate(events []kubetrail.Event) []kubetrail.Event
+}
+
+// Notifier hands stored policy events to the actions that deliver them; it must
+// not block (package notify).
+type Notifier interface {
+	Dispatch(events []kubetrail.Event) bool
+}
+
+// Pipeline enriches batches, raises policy events and stores both.
 type Pipeline struct {
 	store     Store
 	peers     *PeerIndex
 	workloads *workloadIndex
+	policies  Policies
+	notifier  Notifier
 
 	events   *prometheus.CounterVec
 	dupes    *prometheus.CounterVec
@@ -70,6 +83,34 @@ func New(ctx context.Context, store Store, reg prometheus.Registerer) (*Pipeline
 	return p, nil
 }
 
+// SetPolicies makes the pipeline evaluate policies on every batch, and hand the
+// policy events it stores to notifier (which may be nil). Call it before the
+// pipeline is used.
+func (p *Pipeline) SetPolicies(policies Policies, notifier Notifier) {
+	p.policies, p.notifier = policies, notifier
+}
+
+// withPolicyEvents returns the events and the policy events they raise, to be
+// stored in one write: a batch and what it raised are kept together or not at all.
+func (p *Pipeline) withPolicyEvents(events []kubetrail.Event) (all, raised []kubetrail.Event) {
+	if p.policies == nil {
+		return events, nil
+	}
+	raised = p.policies.Evaluate(events)
+	if len(raised) == 0 {
+		return events, nil
+	}
+	all = make([]kubetrail.Event, 0, len(events)+len(raised))
+	return append(append(all, events...), raised...), raised
+}
+
+// notify hands the policy events of a stored batch to the actions.
+func (p *Pipeline) notify(raised []kubetrail.Event, err error) {
+	if err == nil && len(raised) > 0 && p.notifier != nil {
+		p.notifier.Dispatch(raised)
+	}
+}
+
 // observe teaches the indexes inventory observations.
 func (p *Pipeline) observe(objs []kubetrail.InventoryObject) {
 	p.peers.Observe(objs)
@@ -106,8 +147,10 @@ func (p *Pipeline) WriteBatch(ctx context.Context, b *kubetrail.Batch) (kubetrai
 	p.observe(b.Inventory)
 	p.resolvePeers(b.Events)
 	p.workloads.name(b.Events)
-	res, err := p.store.WriteBatch(ctx, b.Events, b.Inventory)
+	events, raised := p.withPolicyEvents(b.Events)
+	res, err := p.store.WriteBatch(ctx, events, b.Inventory)
 	p.account(SourceAgent, res, err)
+	p.notify(raised, err)
 	p.duration.WithLabelValues(SourceAgent).Observe(time.Since(start).Seconds())
 	return res, err
 }
@@ -115,7 +158,9 @@ func (p *Pipeline) WriteBatch(ctx context.Context, b *kubetrail.Batch) (kubetrai
 // WriteAudit stores Kubernetes audit events.
 func (p *Pipeline) WriteAudit(ctx context.Context, events []kubetrail.Event) (kubetrail.WriteResult, error) {
 	start := time.Now()
+	events, raised := p.withPolicyEvents(events)
 	res, err := p.write(ctx, SourceAudit, events)
+	p.notify(raised, err)
 	p.duration.WithLabelValues(SourceAudit).Observe(time.Since(start).Seconds())
 	return res, err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +17,18 @@ import (
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/simulate"
 )
+
+// demoPolicies are the demo's policies: kubetrail's defaults, with egress-watch
+// on for billing, whose workloads have no business outside the cluster (those
+// of payments, monitoring and data do).
+const demoPolicies = `# kubetrail demo policies: the defaults, and egress watched in billing.
+policies:
+  - name: egress-watch
+    description: Connections from billing to addresses the cluster does not know.
+    rules: [Outbound Connection to Unknown IP]
+    scope:
+      namespaces: [billing]
+`
 
 func newDemoCommand() *cobra.Command {
 	var (
@@ -44,6 +57,12 @@ the cluster running live until interrupted (or for --duration).`,
 					return err
 				}
 				o.dataDir = dir
+			}
+			if o.policyFile == "" {
+				o.policyFile = filepath.Join(o.dataDir, "demo-policies.yaml")
+				if err := os.WriteFile(o.policyFile, []byte(demoPolicies), 0o600); err != nil {
+					return err
+				}
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			srv, err := startServer(cmd.Context(), &o, log)
@@ -130,6 +149,9 @@ func printDemoHelp(out io.Writer, srv *runningServer, inc simulate.IncidentInfo)
 	fmt.Fprintln(out, "  kubetrail session SESSION_ID")
 	fmt.Fprintln(out, "  # where tcpdump ran, by host and container")
 	fmt.Fprintln(out, "  kubetrail scopes --by host 'evt.type = execve and proc.name = tcpdump'")
+	fmt.Fprintln(out, "  # what the policies raised (Falco's rules and kubetrail's), then the activity around one of them")
+	fmt.Fprintln(out, "  kubetrail events")
+	fmt.Fprintln(out, "  kubetrail event POLICY_EVENT_ID")
 	fmt.Fprintln(out, "\nOr with curl:")
 	fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' '%s/api/v1/events?since=24h&filter=proc.name%%3Dtcpdump'\n\n", srv.token, srv.url)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")

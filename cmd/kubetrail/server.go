@@ -31,6 +31,7 @@ import (
 	kthttp "github.com/kubetrail/kubetrail/http"
 	"github.com/kubetrail/kubetrail/ingest"
 	"github.com/kubetrail/kubetrail/k8s"
+	"github.com/kubetrail/kubetrail/policy"
 )
 
 type serverOptions struct {
@@ -47,6 +48,9 @@ type serverOptions struct {
 	// inventory (pods, services, nodes and the workloads behind pods).
 	kubeconfig string
 	inCluster  bool
+	// ruleFiles and policyFile add Falco rule files and policies to the defaults.
+	ruleFiles  []string
+	policyFile string
 }
 
 func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
@@ -58,6 +62,8 @@ func (o *serverOptions) flags(cmd *cobra.Command, defaultDataDir string) {
 	f.StringVar(&o.cluster, "cluster-name", "default", "cluster name for audit events whose webhook URL carries no ?cluster=")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "watch the cluster (--cluster-name) through the API server this kubeconfig names, for the inventory that names connection peers and pods' workloads")
 	f.BoolVar(&o.inCluster, "in-cluster", false, "watch the cluster the server runs in, with its service account (instead of --kubeconfig)")
+	f.StringArrayVar(&o.ruleFiles, "rules", nil, "a Falco rule file, or a directory of them, read after kubetrail's own (repeatable); their rules run under the policy \"local\" unless --policies places them")
+	f.StringVar(&o.policyFile, "policies", "", "a policy file: policies (rules, scope, priority, actions) and actions (webhook, syslog); see kubetrail rules --help. Reread, with the rule files, on SIGHUP or POST /api/v1/policies/reload")
 	f.DurationVar(&o.matchWindow, "exec-match-window", kubetrail.DefaultMatchWindow, "how far apart a kubectl exec request and the start of the process it ran may be, either way (clock skew between control plane and nodes included)")
 	def := kubetrail.DefaultRetention()
 	o.retention = map[kubetrail.Category]*time.Duration{}
@@ -106,12 +112,13 @@ func defaultDataDir() string {
 
 // runningServer is a started server and what it needs to stop cleanly.
 type runningServer struct {
-	url   string
-	token string
-	http  *kthttp.Server
-	store *duckdb.Store
-	done  chan error
-	stop  context.CancelFunc
+	url      string
+	token    string
+	http     *kthttp.Server
+	store    *duckdb.Store
+	policies *policyService
+	done     chan error
+	stop     context.CancelFunc
 }
 
 func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runningServer, error) {
@@ -148,8 +155,14 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 		store.Close()
 		return nil, err
 	}
+	policies, err := newPolicyService(policy.Options{RuleFiles: o.ruleFiles, PolicyFile: o.policyFile}, reg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	pipeline.SetPolicies(policies, policies)
 	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log,
-		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey}
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, Policies: policies}
 	addr, err := srv.Listen(o.listen)
 	if err != nil {
 		store.Close()
@@ -159,7 +172,7 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 	if o.tlsCert != "" {
 		scheme = "https://"
 	}
-	rs := &runningServer{url: scheme + addr.String(), token: token, http: srv, store: store, done: make(chan error, 1)}
+	rs := &runningServer{url: scheme + addr.String(), token: token, http: srv, store: store, policies: policies, done: make(chan error, 1)}
 	bg, stop := context.WithCancel(context.Background())
 	rs.stop = stop
 	retention := kubetrail.Retention{}
@@ -167,6 +180,7 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 		retention[c] = *d
 	}
 	go kubetrail.RunRetention(bg, retention, store, o.retainEach, log)
+	go reloadOnHangup(bg, policies)
 	if kube != nil {
 		w := &k8s.Watcher{Cluster: o.cluster, Client: kube, Sink: pipeline, Log: log}
 		go func() {
@@ -214,7 +228,7 @@ func (rs *runningServer) wait(ctx context.Context) error {
 	rs.stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := errors.Join(serveErr, rs.http.Shutdown(shutdownCtx), rs.store.Close())
+	err := errors.Join(serveErr, rs.http.Shutdown(shutdownCtx), rs.policies.Close(shutdownCtx), rs.store.Close())
 	clearLocal(rs.url)
 	return err
 }
