@@ -77,6 +77,9 @@ type WriteResult struct {
 	// it; they are not among Stored, and a policy event raised before is
 	// dropped without counting as a duplicate.
 	Raised int `json:"raised,omitempty"`
+	// RaisedIDs are the ids of those policy events, for the pipeline to hand
+	// them (and no other) to the actions; not sent to clients.
+	RaisedIDs []string `json:"-"`
 }
 
 // Stats describes what a store holds.

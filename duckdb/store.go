@@ -190,6 +190,9 @@ func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, invent
 	}
 	committed = true
 	res.Raised = len(policies)
+	for _, e := range policies {
+		res.RaisedIDs = append(res.RaisedIDs, e.ID())
+	}
 	res.Stored = len(keep) - res.Updated - res.Raised
 	return res, nil
 }

@@ -685,6 +685,35 @@ func (c *cluster) verify(sc *scenario) []string {
 	if !slices.ContainsFunc(history, func(e map[string]any) bool { return str(e, "ka.user.name") == "john.doe" }) {
 		p = append(p, fmt.Sprintf("query for the unlink of /root/.ash_history in %s finds no event by john.doe (%d events)", namespace, len(history)))
 	}
+	return append(p, c.checkPolicyEvents(sc)...)
+}
+
+// checkPolicyEvents checks what the default policies raised on the real
+// cluster: each request into the pod (exec, cp, debug, attach) with who made
+// it, and the shell history deleted in john.doe's shell, with his name on it.
+func (c *cluster) checkPolicyEvents(sc *scenario) []string {
+	var events []map[string]any
+	if err := c.ktJSON(&events, "events", "-o", "json", "--since", "1h", "--limit", "1000", "k8s.ns.name = "+namespace); err != nil {
+		return []string{err.Error()}
+	}
+	var p []string
+	has := func(what, rule, user, subresource string) {
+		if !slices.ContainsFunc(events, func(e map[string]any) bool {
+			return str(e, "policy.rule") == rule && str(e, "ka.user.name") == user && str(e, "k8s.pod.name") == sc.pod &&
+				(subresource == "" || str(e, "ka.target.subresource") == subresource)
+		}) {
+			var got []string
+			for _, e := range events {
+				got = append(got, fmt.Sprintf("%s by %s on %s/%s", str(e, "policy.rule"), str(e, "ka.user.name"), str(e, "k8s.pod.name"), str(e, "ka.target.subresource")))
+			}
+			p = append(p, fmt.Sprintf("no %q policy event for %s; policy events in %s: %v", rule, what, namespace, got))
+		}
+	}
+	has("john.doe's kubectl exec", "Kubectl Exec or Attach into Pod", "john.doe", "exec")
+	has("john.doe's kubectl debug", "Kubectl Exec or Attach into Pod", "john.doe", "ephemeralcontainers")
+	has("jane's kubectl exec", "Kubectl Exec or Attach into Pod", "jane", "exec")
+	has("jane's kubectl attach", "Kubectl Exec or Attach into Pod", "jane", "attach")
+	has("john.doe's rm of the shell history", "Shell History Deleted or Shredded", "john.doe", "")
 	return p
 }
 

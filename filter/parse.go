@@ -59,8 +59,8 @@ func Parse(src string) (kubetrail.Expr, error) { return parse(src, nil) }
 // engine's (Falco's names, some taking an argument in brackets), bare names are
 // macros, list names in a value list stand for their items, and the operators
 // pmatch, regex, iglob, bcontains, bstartswith and bendswith and val(field) on the
-// right are allowed. List fields then take only exists, in and intersects, as in
-// Falco.
+// right are allowed. On a list field, "in" then means that every element is in
+// the set, as in Falco.
 type Env struct {
 	// Field returns the type of a field, given its bracketed argument; an error
 	// wrapping ErrNotSupplied when it is a field the engine cannot fill.
@@ -441,7 +441,7 @@ var typeNames = map[kubetrail.FieldType]string{
 var (
 	wordOps        = []string{"in", "intersects", "contains", "icontains", "startswith", "endswith", "glob", "exists"}
 	unsupportedOps = []string{"bcontains", "bstartswith", "bendswith", "iglob", "pmatch", "regex"}
-	ruleOps        = unsupportedOps // what rule conditions add
+	ruleOnlyOps    = unsupportedOps // the operators rule conditions add to filters
 )
 
 // Operators each field type accepts in a rule condition. On a list field "in"
@@ -498,7 +498,7 @@ func (p *parser) parseComparison(f token) (kubetrail.Expr, error) {
 		op = opTok.text
 	case opTok.kind == tWord && slices.Contains(wordOps, opTok.text):
 		op = opTok.text
-	case opTok.kind == tWord && p.env != nil && slices.Contains(ruleOps, opTok.text):
+	case opTok.kind == tWord && p.env != nil && slices.Contains(ruleOnlyOps, opTok.text):
 		op = opTok.text
 	case opTok.kind == tWord && slices.Contains(unsupportedOps, opTok.text):
 		return nil, errAt(opTok.pos, "operator %q is not supported; the operators are =, !=, <, <=, >, >=, in, intersects, contains, icontains, startswith, endswith, glob and exists", opTok.text)

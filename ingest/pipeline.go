@@ -104,11 +104,24 @@ func (p *Pipeline) withPolicyEvents(events []kubetrail.Event) (all, raised []kub
 	return append(append(all, events...), raised...), raised
 }
 
-// notify hands the policy events of a stored batch to the actions.
-func (p *Pipeline) notify(raised []kubetrail.Event, err error) {
-	if err == nil && len(raised) > 0 && p.notifier != nil {
-		p.notifier.Dispatch(raised)
+// notify hands the policy events a write stored to the actions: not those the
+// store already had (a batch retried, a later stage of a request), which were
+// delivered when first stored.
+func (p *Pipeline) notify(raised []kubetrail.Event, res kubetrail.WriteResult, err error) {
+	if err != nil || len(res.RaisedIDs) == 0 || p.notifier == nil {
+		return
 	}
+	stored := make(map[string]bool, len(res.RaisedIDs))
+	for _, id := range res.RaisedIDs {
+		stored[id] = true
+	}
+	var deliver []kubetrail.Event
+	for i := range raised {
+		if stored[raised[i].ID()] {
+			deliver = append(deliver, raised[i])
+		}
+	}
+	p.notifier.Dispatch(deliver)
 }
 
 // observe teaches the indexes inventory observations.
@@ -150,7 +163,7 @@ func (p *Pipeline) WriteBatch(ctx context.Context, b *kubetrail.Batch) (kubetrai
 	events, raised := p.withPolicyEvents(b.Events)
 	res, err := p.store.WriteBatch(ctx, events, b.Inventory)
 	p.account(SourceAgent, res, err)
-	p.notify(raised, err)
+	p.notify(raised, res, err)
 	p.duration.WithLabelValues(SourceAgent).Observe(time.Since(start).Seconds())
 	return res, err
 }
@@ -160,7 +173,7 @@ func (p *Pipeline) WriteAudit(ctx context.Context, events []kubetrail.Event) (ku
 	start := time.Now()
 	events, raised := p.withPolicyEvents(events)
 	res, err := p.write(ctx, SourceAudit, events)
-	p.notify(raised, err)
+	p.notify(raised, res, err)
 	p.duration.WithLabelValues(SourceAudit).Observe(time.Since(start).Seconds())
 	return res, err
 }

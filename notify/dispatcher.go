@@ -37,7 +37,10 @@ type Options struct {
 	// Route names the actions an event goes to (those of its policy). Nil sends
 	// every event to every action.
 	Route func(e *kubetrail.Event) []string
-	// Registerer, when not nil, registers the dispatcher's metrics.
+	// Metrics counts the deliveries. Dispatchers that replace each other (as
+	// policies are reloaded) share one; nil makes the dispatcher its own,
+	// registered on Registerer when that is not nil.
+	Metrics    *Metrics
 	Registerer prometheus.Registerer
 	// Logger logs failures, dead letters and drops. Default slog.Default().
 	Logger *slog.Logger
@@ -69,6 +72,38 @@ type worker struct {
 	sent, failures, dead, dropped prometheus.Counter
 }
 
+// Metrics are the delivery counters, by action.
+type Metrics struct {
+	sent, failures, dead, dropped *prometheus.CounterVec
+}
+
+// NewMetrics makes the delivery counters and registers them on reg when it is
+// not nil.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_action_sent_total", Help: "Policy events an action delivered.",
+		}, []string{"action"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_action_failures_total", Help: "Failed delivery attempts of an action (each retry counts).",
+		}, []string{"action"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_action_dead_letters_total", Help: "Policy events an action gave up on: a permanent failure or the last attempt failed.",
+		}, []string{"action"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_action_dropped_total", Help: "Policy events never tried: the action's queue was full, or the dispatcher closed before their turn.",
+		}, []string{"action"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.sent, m.failures, m.dead, m.dropped} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register action metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
 // NewDispatcher starts a goroutine per action. Two actions may not share a name.
 func NewDispatcher(actions []Action, opts Options) (*Dispatcher, error) {
 	if opts.QueueSize <= 0 {
@@ -93,22 +128,18 @@ func NewDispatcher(actions []Action, opts Options) (*Dispatcher, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		workers: make(map[string]*worker, len(actions)),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kubetrail_action_sent_total", Help: "Policy events an action delivered.",
-		}, []string{"action"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kubetrail_action_failures_total", Help: "Failed delivery attempts of an action (each retry counts).",
-		}, []string{"action"}),
-		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kubetrail_action_dead_letters_total", Help: "Policy events an action gave up on: a permanent failure or the last attempt failed.",
-		}, []string{"action"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kubetrail_action_dropped_total", Help: "Policy events never tried: the action's queue was full, or the dispatcher closed before their turn.",
-		}, []string{"action"}),
 	}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
+	m := opts.Metrics
+	if m == nil {
+		var err error
+		if m, err = NewMetrics(opts.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	d.sent, d.failures, d.dead, d.dropped = m.sent, m.failures, m.dead, m.dropped
 	for _, a := range actions {
 		if a == nil {
 			return nil, kubetrail.Errorf(kubetrail.EINVALID, "notify: nil action")
@@ -123,28 +154,12 @@ func NewDispatcher(actions []Action, opts Options) (*Dispatcher, error) {
 		d.workers[n] = w
 		d.order = append(d.order, w)
 	}
-	if reg := opts.Registerer; reg != nil {
-		for _, c := range []prometheus.Collector{d.sent, d.failures, d.dead, d.dropped} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register action metrics: %w", err)
-			}
-		}
-	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for _, w := range d.order {
 		d.wg.Add(1)
 		go d.run(w)
 	}
 	return d, nil
-}
-
-// Actions returns the names of the dispatcher's actions, in the order given.
-func (d *Dispatcher) Actions() []string {
-	names := make([]string, len(d.order))
-	for i, w := range d.order {
-		names[i] = w.action.Name()
-	}
-	return names
 }
 
 // Dispatch queues the policy events among events for their actions (by
@@ -354,13 +369,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// Unregister removes the dispatcher's metrics from reg, so that the dispatcher
-// that replaces it (when policies are reloaded) can register its own.
-func (d *Dispatcher) Unregister(reg prometheus.Registerer) {
-	for _, c := range []prometheus.Collector{d.sent, d.failures, d.dead, d.dropped} {
-		reg.Unregister(c)
 	}
 }

@@ -23,23 +23,28 @@ type Evaluator struct {
 	mu     sync.Mutex // guards the state below; batches are evaluated one at a time
 	procs  *generations[procKey, *kubetrail.Process]
 	writes *generations[fileKey, *kubetrail.Process]
-	raised *generations[string, struct{}]
-	// recent holds when each distinct policy event (policy, rule, where, output)
-	// was last raised, for RepeatAfter.
-	recent *generations[string, time.Time]
+	// recent holds, for RepeatAfter, when each distinct policy event (policy,
+	// rule, where, output) was last raised, and its id: the same event raised
+	// again (its batch retried after a failed write) is no repeat.
+	recent *generations[string, raisedAt]
 
 	events, held *prometheus.CounterVec
 }
 
 type procKey struct{ node, execID string }
+
+type raisedAt struct {
+	time time.Time
+	id   string
+}
 type fileKey struct{ container, path string }
 
 // Bounds of the evaluator's memory: each table keeps up to twice this many
 // entries (two generations).
 const (
-	maxProcesses = 1 << 19
-	maxWrites    = 1 << 18
-	maxRaised    = 1 << 17
+	maxProcesses = 1 << 17
+	maxWrites    = 1 << 17
+	maxRecent    = 1 << 16
 )
 
 // NewEvaluator returns an evaluator of set. Metrics are registered on reg when
@@ -48,8 +53,7 @@ func NewEvaluator(set *Set, reg prometheus.Registerer) (*Evaluator, error) {
 	e := &Evaluator{
 		procs:  newGenerations[procKey, *kubetrail.Process](maxProcesses),
 		writes: newGenerations[fileKey, *kubetrail.Process](maxWrites),
-		raised: newGenerations[string, struct{}](maxRaised),
-		recent: newGenerations[string, time.Time](maxRaised),
+		recent: newGenerations[string, raisedAt](maxRecent),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubetrail_policy_events_total", Help: "Policy events raised, by policy and priority.",
 		}, []string{"policy", "priority"}),
@@ -89,9 +93,9 @@ func (s *Set) enabledRules() int {
 
 // Evaluate returns the policy events that events raise, in their order. Events
 // must come in the order they happened per node (as batches do): a process is
-// known to its children once its exec was evaluated. A policy event already
-// raised by this evaluator is not raised again (a retried batch, a later audit
-// stage of one request); the store refuses duplicates across restarts.
+// known to its children once its exec was evaluated. The same trigger seen again
+// (a retried batch, a later audit stage of one request) raises the same policy
+// events, with the same ids, which the store keeps once.
 func (e *Evaluator) Evaluate(events []kubetrail.Event) []kubetrail.Event {
 	set := e.set.Load()
 	e.mu.Lock()
@@ -123,18 +127,17 @@ func (e *Evaluator) raise(in *rules.Input, c *rules.Compiled, m member) (kubetra
 	}
 	trigger := ev.ID()
 	id := kubetrail.PolicyEventID(trigger, m.policy.Name, c.Rule.Name)
-	if _, seen := e.raised.get(id); seen {
-		return kubetrail.Event{}, false
-	}
-	e.raised.put(id, struct{}{})
 	output := c.Output(in)
 	if m.repeat > 0 {
 		key := m.policy.Name + "\x00" + c.Rule.Name + "\x00" + where(ev) + "\x00" + output
-		if last, ok := e.recent.get(key); ok && ev.Time.Sub(last) < m.repeat && !ev.Time.Before(last) {
+		last, ok := e.recent.get(key)
+		if ok && last.id != id && ev.Time.Sub(last.time) < m.repeat && !ev.Time.Before(last.time) {
 			e.held.WithLabelValues(m.policy.Name).Inc()
 			return kubetrail.Event{}, false
 		}
-		e.recent.put(key, ev.Time)
+		if !ok || last.id != id {
+			e.recent.put(key, raisedAt{ev.Time, id})
+		}
 	}
 	priority := c.Rule.Priority
 	if m.severity != "" {
@@ -193,7 +196,8 @@ func (e *Evaluator) learn(ev *kubetrail.Event) {
 			if w, ok := e.procs.get(procKey{ev.Node, ev.Process.ExecID}); ok {
 				e.writes.put(fileKey{ev.ContainerID, path}, w)
 			} else {
-				p := ev.Process
+				p := ev.Process // a copy: the batch's slot is reused
+				p.Argv = append([]string(nil), ev.Process.Argv...)
 				e.writes.put(fileKey{ev.ContainerID, path}, &p)
 			}
 		}

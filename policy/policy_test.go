@@ -144,11 +144,6 @@ func TestIncidentRaisesPolicies(t *testing.T) {
 	has("Downloaded Program Executed in Container", func(e *kubetrail.Event) bool {
 		return inPod(e) && strings.Contains(e.Alert.Output, "/tmp/x/pg_dump") && strings.Contains(e.Alert.Output, "written_by=tar")
 	})
-	for _, pe := range raised {
-		if pe.Alert.Trigger == "" || pe.Alert.Policy == "" || pe.ID() == "" || !strings.HasPrefix(pe.ID(), "policy/") {
-			t.Fatalf("policy event without identity: %+v", pe.Alert)
-		}
-	}
 	// Nothing floods: routine traffic of 25 minutes (probes, churn, east-west
 	// connections, API requests) raises at most a few dozen events.
 	if len(raised) > 60 {

@@ -45,10 +45,8 @@ type Compiled struct {
 	match  func(*Input) bool
 	output []outputPart
 	types  []string // evt.type values it can match; nil for any
+	order  int      // its place among the ruleset's rules
 }
-
-// Match reports whether the rule matches the input.
-func (c *Compiled) Match(in *Input) bool { return c.match(in) }
 
 // Sources kubetrail evaluates rules of.
 var sources = []string{SourceSyscall, SourceK8sAudit}
@@ -64,7 +62,7 @@ func Compile(rs *Ruleset) (*Engine, error) {
 	for _, s := range sources {
 		eng.bySource[s] = &sourceIndex{byType: map[string][]*Compiled{}}
 	}
-	for _, r := range rs.Rules {
+	for order, r := range rs.Rules {
 		st := Status{Rule: r}
 		idx := eng.bySource[r.Source]
 		if idx == nil {
@@ -76,11 +74,9 @@ func Compile(rs *Ruleset) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		output, outMissing, err := parseOutput(r.Output, r.Source)
-		if err != nil {
-			return nil, fileError(r.File, r.Line, "rule "+strconv.Quote(r.Name), "output: %s", kubetrail.ErrorMessage(err))
-		}
-		_ = outMissing // fields an output names but kubetrail cannot fill print as <NA>, as in Falco
+		// Fields an output names that kubetrail cannot fill print as <NA>, as
+		// Falco prints fields an event lacks.
+		output := parseOutput(r.Output, r.Source)
 		switch {
 		case len(missing) > 0:
 			st.Missing = missing
@@ -99,7 +95,7 @@ func Compile(rs *Ruleset) (*Engine, error) {
 		if err != nil {
 			return nil, fileError(r.File, r.Line, "rule "+strconv.Quote(r.Name), "condition: %v", err)
 		}
-		cr := &Compiled{Rule: r, match: match, output: output}
+		cr := &Compiled{Rule: r, match: match, output: output, order: order}
 		if r.Source == SourceSyscall {
 			cr.types, _ = eventTypes(expr)
 		}
@@ -149,7 +145,7 @@ func (e *Engine) Evaluate(in *Input) []*Compiled {
 		}
 	}
 	if len(typed) > 0 && len(any) > 0 {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Rule.Line < out[j].Rule.Line })
+		sort.Slice(out, func(i, j int) bool { return out[i].order < out[j].order })
 	}
 	return out
 }
@@ -176,10 +172,7 @@ type compiler struct {
 func (c *compiler) condition(r *Rule) (kubetrail.Expr, []string, error) {
 	item := "rule " + strconv.Quote(r.Name)
 	src := r.Condition
-	exc, err := exceptionCondition(r)
-	if err != nil {
-		return nil, nil, fileError(r.File, r.Line, item, "%v", err)
-	}
+	exc := exceptionCondition(r)
 	if exc != "" {
 		src = "(" + src + ") and not (" + exc + ")"
 	}
@@ -306,7 +299,7 @@ func (c *compiler) macro(source, name string) (*compiledMacro, bool) {
 
 // exceptionCondition writes a rule's exceptions as one condition, true when any
 // exception applies.
-func exceptionCondition(r *Rule) (string, error) {
+func exceptionCondition(r *Rule) string {
 	var ors []string
 	for _, e := range r.Exceptions {
 		for _, tuple := range e.Values {
@@ -327,7 +320,7 @@ func exceptionCondition(r *Rule) (string, error) {
 			ors = append(ors, "("+strings.Join(ands, " and ")+")")
 		}
 	}
-	return strings.Join(ors, " or "), nil
+	return strings.Join(ors, " or ")
 }
 
 // eventTypes returns the evt.type values a condition can be true for, or nil when

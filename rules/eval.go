@@ -103,6 +103,9 @@ func compileComparison(c kubetrail.Comparison, source string) (predicate, error)
 		if odef.Kind != def.Kind {
 			return nil, fmt.Errorf("val(%s) has another type than %s", c.ValueField.Field, c.Field)
 		}
+		if def.AnyOf && !c.HasArg || odef.AnyOf && !c.ValueField.HasArg {
+			return nil, fmt.Errorf("val() cannot compare %s or %s, which hold several values at once", c.Field, c.ValueField.Field)
+		}
 		return func(in *Input) bool {
 			a, ok := get(in)
 			if !ok {
@@ -150,7 +153,7 @@ func compileComparison(c kubetrail.Comparison, source string) (predicate, error)
 			return ok && compareInt(op, v.Int, want)
 		}, nil
 	case KindBool:
-		set := stringSet(c.Values, false)
+		set := stringSet(c.Values)
 		op := c.Op
 		return func(in *Input) bool {
 			v, ok := get(in)
@@ -186,7 +189,7 @@ func compileComparison(c kubetrail.Comparison, source string) (predicate, error)
 		if c.HasArg {
 			break // one element, compared as a string below
 		}
-		set := stringSet(c.Values, false)
+		set := stringSet(c.Values)
 		all := c.Op == kubetrail.OpIn
 		return func(in *Input) bool {
 			v, ok := get(in)
@@ -215,28 +218,23 @@ func compileComparison(c kubetrail.Comparison, source string) (predicate, error)
 	if err != nil {
 		return nil, err
 	}
-	if def.AnyOf && !c.HasArg {
-		// proc.aname with no index, fd.ip: true when it holds for any value.
-		return func(in *Input) bool {
-			v, ok := get(in)
-			if !ok {
-				return false
-			}
-			for _, s := range v.List {
-				if test(s) {
-					return true
-				}
-			}
-			return false
-		}, nil
-	}
-	if def.Kind == KindList {
+	if def.AnyOf && !c.HasArg || def.Kind == KindList {
+		// Several values at once (proc.aname with no index, fd.ip, an indexed
+		// element of a list field, which may itself hold several): true when
+		// the comparison holds for one of them, and for != when it holds for
+		// all of them (fd.ip != 127.0.0.1: neither end is).
+		all := c.Op == kubetrail.OpNe
 		return func(in *Input) bool {
 			v, ok := get(in)
 			if !ok || len(v.List) == 0 {
 				return false
 			}
-			return test(v.List[0])
+			for _, s := range v.List {
+				if test(s) != all {
+					return !all
+				}
+			}
+			return all
 		}, nil
 	}
 	if isType {
@@ -336,7 +334,7 @@ func stringTest(c kubetrail.Comparison, isType bool) (func(string) bool, error) 
 	return func(s string) bool { return compareString(op, s, want) }, nil
 }
 
-func stringSet(values []any, _ bool) map[string]struct{} {
+func stringSet(values []any) map[string]struct{} {
 	set := make(map[string]struct{}, len(values))
 	for _, v := range values {
 		set[fmt.Sprint(v)] = struct{}{}

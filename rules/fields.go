@@ -1,8 +1,8 @@
 package rules
 
 import (
+	_ "embed"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,16 +12,6 @@ import (
 	"github.com/kubetrail/kubetrail"
 	"github.com/kubetrail/kubetrail/filter"
 )
-
-// FieldsOf returns the fields rules of a source may name, sorted by name.
-func FieldsOf(source string) []*FieldDef {
-	var out []*FieldDef
-	for _, d := range registry[source] {
-		out = append(out, d)
-	}
-	slices.SortFunc(out, func(a, b *FieldDef) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
 
 // registry holds each source's fields by name: Falco's own first, then every
 // stored kubetrail field that Falco does not define (net.peer.kind,
@@ -90,11 +80,49 @@ func storedField(f *kubetrail.Field, cats []kubetrail.Category) (FieldDef, bool)
 
 func lookup(source, name string) *FieldDef { return registry[source][name] }
 
+func otherSource(source string) string {
+	if source == SourceSyscall {
+		return SourceK8sAudit
+	}
+	return SourceSyscall
+}
+
+//go:embed falco_fields.txt
+var falcoFieldsFile string
+
+// falcoFields holds the names of Falco's fields, to tell a field kubetrail
+// cannot fill from a misspelt one.
+var falcoFields = func() map[string]bool {
+	m := map[string]bool{}
+	for _, line := range strings.Split(falcoFieldsFile, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			m[line] = true
+		}
+	}
+	return m
+}()
+
+// isFalcoField reports whether name is one of Falco's fields, the dotted forms
+// of the system call arguments (evt.arg.flags) included.
+func isFalcoField(name string) bool {
+	return falcoFields[name] || strings.HasPrefix(name, "evt.arg.") || strings.HasPrefix(name, "evt.rawarg.")
+}
+
 // fieldType resolves a field for the condition parser.
 func fieldType(source, name, arg string, hasArg bool) (kubetrail.FieldType, error) {
 	d := lookup(source, name)
 	if d == nil {
-		return "", fmt.Errorf("%s: %w", name, filter.ErrNotSupplied)
+		if isFalcoField(name) || lookup(otherSource(source), name) != nil {
+			return "", fmt.Errorf("%s: %w", name, filter.ErrNotSupplied)
+		}
+		if !strings.Contains(name, ".") {
+			return "", kubetrail.Errorf(kubetrail.EINVALID, "%s is no macro any rule file defines, and no field", name)
+		}
+		hint := ""
+		if s := kubetrail.SuggestField(name); s != "" {
+			hint = " (did you mean " + s + "?)"
+		}
+		return "", kubetrail.Errorf(kubetrail.EINVALID, "unknown field %s: neither Falco nor kubetrail has it%s", name, hint)
 	}
 	if err := checkArg(d, arg, hasArg); err != nil {
 		return "", err
@@ -148,7 +176,7 @@ func num(name string, get func(in *Input) (int64, bool)) FieldDef {
 		Extract: func(in *Input, _ string) (Value, bool) { n, ok := get(in); return Value{Int: n}, ok }}
 }
 
-func boolean_(name string, get func(in *Input) (bool, bool)) FieldDef {
+func flag(name string, get func(in *Input) (bool, bool)) FieldDef {
 	return FieldDef{Name: name, Kind: KindBool, Source: SourceSyscall,
 		Extract: func(in *Input, _ string) (Value, bool) { b, ok := get(in); return Value{Bool: b}, ok }}
 }
@@ -219,7 +247,7 @@ var syscallFields = []FieldDef{
 	// event's sequence number in its agent's stream, also from 1.
 	num("evt.num", func(in *Input) (int64, bool) { return int64(in.Event.Seq), in.Event.Seq > 0 }),
 	// The sensor records opens that may write, create or truncate, and no others.
-	boolean_("evt.is_open_write", func(in *Input) (bool, bool) {
+	flag("evt.is_open_write", func(in *Input) (bool, bool) {
 		return in.Event.Category == kubetrail.CategoryFile && in.Event.Type == "open", true
 	}),
 
@@ -274,7 +302,7 @@ var syscallFields = []FieldDef{
 	// Falco reads whether the executable lies in the container's writable layer
 	// from the kernel; kubetrail knows it when it recorded the file being written
 	// in the container. A file written while nothing watched reads false.
-	boolean_("proc.is_exe_upper_layer", func(in *Input) (bool, bool) {
+	flag("proc.is_exe_upper_layer", func(in *Input) (bool, bool) {
 		if in.Event.Category != kubetrail.CategoryProcess || in.Event.ContainerID == "" {
 			return false, in.Event.Category == kubetrail.CategoryProcess
 		}
@@ -369,12 +397,13 @@ var syscallFields = []FieldDef{
 	// The sign of the result: 0 when the call succeeded (for an open or a
 	// connect Falco has the descriptor there, which only its sign tells apart
 	// here), minus the error number when it failed.
-	num("evt.rawres", func(in *Input) (int64, bool) {
+	{Name: "evt.rawres", Kind: KindInt, Source: SourceSyscall, SignOnly: true, Extract: func(in *Input, _ string) (Value, bool) {
 		if !runtime(in) || in.Event.Result == "" {
-			return 0, false
+			return Value{}, false
 		}
-		return rawResult(in.Event.Result), true
-	}),
+		n, ok := rawResult(in.Event.Result)
+		return Value{Int: n}, ok
+	}},
 	{Name: "fd.num", Kind: KindInt, Source: SourceSyscall, SignOnly: true, Extract: func(in *Input, _ string) (Value, bool) {
 		c := in.Event.Category
 		if c != kubetrail.CategoryFile && c != kubetrail.CategoryNetwork {
@@ -409,15 +438,13 @@ func netField(name string, ips func(*kubetrail.Network) []string) FieldDef {
 }
 
 // rawResult is Falco's evt.rawres for kubetrail's evt.res: 0 for success, the
-// negated error number for an error name.
-func rawResult(res string) int64 {
+// negated error number for an error name; ok is false for a name it does not know.
+func rawResult(res string) (int64, bool) {
 	if res == "SUCCESS" {
-		return 0
+		return 0, true
 	}
-	if n, ok := errnoByName[res]; ok {
-		return -int64(n)
-	}
-	return -1
+	n, ok := errnoByName[res]
+	return -int64(n), ok
 }
 
 var errnoByName = func() map[string]syscall.Errno {

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,21 +109,6 @@ type FileRules struct {
 
 func newRuleset() *Ruleset {
 	return &Ruleset{macros: map[string]*macro{}, lists: map[string]*list{}}
-}
-
-// LoadFiles reads rule files in order into one ruleset.
-func LoadFiles(paths ...string) (*Ruleset, error) {
-	rs := newRuleset()
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, kubetrail.Errorf(kubetrail.EINVALID, "read rule file: %v", err)
-		}
-		if err := rs.Add(p, data); err != nil {
-			return nil, err
-		}
-	}
-	return rs, nil
 }
 
 // Load reads rule files given as name and content, in order.
@@ -267,7 +251,7 @@ func boolean(file string, n *yaml.Node, item, key string) (bool, error) {
 	return false, fileError(file, n.Line, item, "%s: want true or false, got %s", key, nodeKind(n))
 }
 
-func strings_(file string, n *yaml.Node, item, key string) ([]string, error) {
+func stringList(file string, n *yaml.Node, item, key string) ([]string, error) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil, nil
 	}
@@ -319,7 +303,7 @@ func (rs *Ruleset) addItem(file string, n *yaml.Node) (string, error) {
 	return "", fileError(file, n.Line, "", "unknown item with keys %s: want - rule:, - macro:, - list:, - required_engine_version: or - required_plugin_versions:", strings.Join(keys, ", "))
 }
 
-func checkKeys(file string, n *yaml.Node, m map[string]*yaml.Node, kind, item string) error {
+func checkKeys(file string, n *yaml.Node, kind, item string) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(itemKeys[kind], k.Value) {
@@ -482,13 +466,13 @@ func (rs *Ruleset) addList(file string, n *yaml.Node, m map[string]*yaml.Node) e
 		return err
 	}
 	item := "list " + strconv.Quote(name)
-	if err := checkKeys(file, n, m, "list", item); err != nil {
+	if err := checkKeys(file, n, "list", item); err != nil {
 		return err
 	}
 	if m["items"] == nil {
 		return fileError(file, n.Line, item, "items is missing")
 	}
-	items, err := strings_(file, m["items"], item, "items")
+	items, err := stringList(file, m["items"], item, "items")
 	if err != nil {
 		return err
 	}
@@ -518,7 +502,7 @@ func (rs *Ruleset) addMacro(file string, n *yaml.Node, m map[string]*yaml.Node) 
 		return err
 	}
 	item := "macro " + strconv.Quote(name)
-	if err := checkKeys(file, n, m, "macro", item); err != nil {
+	if err := checkKeys(file, n, "macro", item); err != nil {
 		return err
 	}
 	if m["condition"] == nil {
@@ -559,7 +543,7 @@ func (rs *Ruleset) addRule(file string, n *yaml.Node, m map[string]*yaml.Node) (
 		return "", err
 	}
 	item := "rule " + strconv.Quote(name)
-	if err := checkKeys(file, n, m, "rule", item); err != nil {
+	if err := checkKeys(file, n, "rule", item); err != nil {
 		return "", err
 	}
 	if name == "" {
@@ -648,7 +632,7 @@ func setRuleKeys(file string, r *Rule, m map[string]*yaml.Node, item string, key
 			}
 			r.Source = s
 		case "tags":
-			tags, err := strings_(file, v, item, k)
+			tags, err := stringList(file, v, item, k)
 			if err != nil {
 				return err
 			}
@@ -732,7 +716,7 @@ func exceptions(file string, n *yaml.Node, item string) ([]Exception, error) {
 			return nil, fileError(file, en.Line, where, "fields is missing")
 		} else if f.Kind == yaml.ScalarNode {
 			e.Fields, e.single = []string{f.Value}, true
-		} else if e.Fields, err = strings_(file, f, where, "fields"); err != nil {
+		} else if e.Fields, err = stringList(file, f, where, "fields"); err != nil {
 			return nil, err
 		}
 		if c := m["comps"]; c == nil {
@@ -744,7 +728,7 @@ func exceptions(file string, n *yaml.Node, item string) ([]Exception, error) {
 			for len(e.Comps) < len(e.Fields) {
 				e.Comps = append(e.Comps, c.Value)
 			}
-		} else if e.Comps, err = strings_(file, c, where, "comps"); err != nil {
+		} else if e.Comps, err = stringList(file, c, where, "comps"); err != nil {
 			return nil, err
 		}
 		if len(e.Comps) != len(e.Fields) {
@@ -761,7 +745,7 @@ func exceptions(file string, n *yaml.Node, item string) ([]Exception, error) {
 					tuple = []string{t.Value}
 				case e.single && t.Kind == yaml.SequenceNode:
 					// One field compared with "in": the value is itself a list.
-					items, err := strings_(file, t, where, "values")
+					items, err := stringList(file, t, where, "values")
 					if err != nil {
 						return nil, err
 					}
@@ -772,7 +756,7 @@ func exceptions(file string, n *yaml.Node, item string) ([]Exception, error) {
 						case yaml.ScalarNode:
 							tuple = append(tuple, x.Value)
 						case yaml.SequenceNode:
-							items, err := strings_(file, x, where, "values")
+							items, err := stringList(file, x, where, "values")
 							if err != nil {
 								return nil, err
 							}

@@ -3,8 +3,6 @@ package rules
 import (
 	"strconv"
 	"strings"
-
-	"github.com/kubetrail/kubetrail"
 )
 
 // outputPart is a piece of a rule's output: literal text, or a field to fill.
@@ -19,8 +17,9 @@ type outputPart struct {
 const notAvailable = "<NA>"
 
 // parseOutput splits an output into text and %field references. A field
-// kubetrail cannot fill is kept and prints as <NA>; missing lists them.
-func parseOutput(out, source string) (parts []outputPart, missing []string, err error) {
+// kubetrail cannot fill is kept and prints as <NA>.
+func parseOutput(out, source string) []outputPart {
+	var parts []outputPart
 	// Falco expands %container.info to the container's id and name unless told otherwise.
 	out = strings.ReplaceAll(out, "%container.info", "container_id=%container.id container_name=%container.name")
 	var lit strings.Builder
@@ -50,8 +49,6 @@ func parseOutput(out, source string) (parts []outputPart, missing []string, err 
 		p := outputPart{name: out[i+1 : j], arg: arg}
 		if d := lookup(source, name); d != nil && checkArg(d, arg, hasArg) == nil {
 			p.field = d
-		} else {
-			missing = append(missing, name)
 		}
 		parts = append(parts, p)
 		i = j - 1
@@ -59,7 +56,7 @@ func parseOutput(out, source string) (parts []outputPart, missing []string, err 
 	if lit.Len() > 0 {
 		parts = append(parts, outputPart{text: lit.String()})
 	}
-	return parts, missing, nil
+	return parts
 }
 
 func isFieldChar(c byte) bool {
@@ -99,5 +96,3 @@ func formatOutput(parts []outputPart, in *Input) string {
 	}
 	return b.String()
 }
-
-var _ = kubetrail.CategoryPolicy

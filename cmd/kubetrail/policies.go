@@ -25,7 +25,7 @@ import (
 type policyService struct {
 	opts      policy.Options
 	evaluator *policy.Evaluator
-	reg       prometheus.Registerer
+	metrics   *notify.Metrics // shared by the dispatchers that replace each other
 	log       *slog.Logger
 
 	mu         sync.Mutex // serialises reloads
@@ -41,7 +41,11 @@ func newPolicyService(opts policy.Options, reg prometheus.Registerer, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	p := &policyService{opts: opts, evaluator: ev, reg: reg, log: log}
+	metrics, err := notify.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	p := &policyService{opts: opts, evaluator: ev, metrics: metrics, log: log}
 	d, err := p.newDispatcher(set)
 	if err != nil {
 		return nil, err
@@ -55,7 +59,7 @@ func (p *policyService) newDispatcher(set *policy.Set) (*notify.Dispatcher, erro
 	if err != nil {
 		return nil, err
 	}
-	return notify.NewDispatcher(actions, notify.Options{Registerer: p.reg, Logger: p.log,
+	return notify.NewDispatcher(actions, notify.Options{Metrics: p.metrics, Logger: p.log,
 		Route: func(e *kubetrail.Event) []string { return p.actionsOf(e.Alert.Policy) }})
 }
 
@@ -85,31 +89,30 @@ func state(s *policy.Set) kthttp.PolicyState {
 	return kthttp.PolicyState{Policies: s.Policies, Rules: s.Rules, Files: s.Files, Warnings: s.Warnings}
 }
 
-// Reload reads the rule files and the policy file again.
-func (p *policyService) Reload(ctx context.Context) (kthttp.PolicyState, error) {
+// Reload reads the rule files and the policy file again. Everything new is
+// built before anything in force is replaced, so that a failure changes nothing.
+func (p *policyService) Reload(_ context.Context) (kthttp.PolicyState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	set, err := policy.Load(p.opts)
+	var d *notify.Dispatcher
+	if err == nil && !reflect.DeepEqual(p.evaluator.Set().Actions, set.Actions) {
+		d, err = p.newDispatcher(set)
+	}
 	if err != nil {
 		p.log.Error("reload policies: kept those in force", "err", err)
 		return kthttp.PolicyState{}, err
 	}
-	old := p.evaluator.Set()
-	if !reflect.DeepEqual(old.Actions, set.Actions) {
-		prev := p.dispatcher.Load()
-		prev.Unregister(p.reg)
-		d, err := p.newDispatcher(set)
-		if err != nil {
-			return kthttp.PolicyState{}, err
-		}
-		p.dispatcher.Store(d)
+	p.evaluator.Swap(set)
+	if d != nil {
+		// What the previous actions have queued is still delivered.
+		prev := p.dispatcher.Swap(d)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			prev.Close(ctx)
 		}()
 	}
-	p.evaluator.Swap(set)
 	return state(set), nil
 }
 
@@ -126,6 +129,7 @@ func reloadOnHangup(ctx context.Context, p *policyService) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			// A failure is logged by Reload, and what is in force stays.
 			if st, err := p.Reload(ctx); err == nil {
 				p.log.Info("policies reloaded", "policies", len(st.Policies), "files", len(st.Files))
 			}

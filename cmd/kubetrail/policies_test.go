@@ -32,7 +32,7 @@ func TestReloadKeepsPoliciesOnError(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(strings.Replace(siteRules, "TOOL", "nmap", 1))
+	write(strings.Replace(siteRules, "TOOL", "hydra", 1))
 	srv := startTestServer(t, func(o *serverOptions) { o.ruleFiles = []string{file} })
 	client := kthttp.NewClient(srv.url, srv.token)
 	ruleOf := func(st kthttp.PolicyState, name string) *kubetrail.RuleStatus {
@@ -50,7 +50,7 @@ func TestReloadKeepsPoliciesOnError(t *testing.T) {
 		t.Fatalf("site rule: %+v", r)
 	}
 
-	write("- rule: Site Tool Run\n  condition: evt.type = execve and (proc.name = nmap\n  output: x\n  priority: ERROR\n")
+	write("- rule: Site Tool Run\n  condition: evt.type = execve and (proc.name = hydra\n  output: x\n  priority: ERROR\n")
 	_, err = client.ReloadPolicies(ctx)
 	if err == nil || kubetrail.ErrorCode(err) != kubetrail.EINVALID {
 		t.Fatalf("reload of a broken file: %v", err)
@@ -73,23 +73,31 @@ func TestReloadKeepsPoliciesOnError(t *testing.T) {
 	batch := &kubetrail.Batch{Stream: "node-1.test", Events: []kubetrail.Event{{Stream: "node-1.test", Seq: 1, Time: now,
 		Category: kubetrail.CategoryProcess, Type: "execve", Cluster: "test", Node: "node-1", Namespace: "billing", PodName: "api-1",
 		ContainerID: strings.Repeat("ab", 32), ContainerName: "app",
-		Process: kubetrail.Process{Name: "nmap", ExePath: "/usr/bin/nmap", Argv: []string{"nmap", "-sS", "10.0.0.0/24"}, PID: 42, ExecID: "e42"}}}}
+		Process: kubetrail.Process{Name: "hydra", ExePath: "/usr/bin/hydra", Argv: []string{"hydra", "-l", "admin", "ssh://10.0.0.5"}, PID: 42, ExecID: "e42"}}}}
 	res, err := client.SendBatch(ctx, batch)
-	if err != nil || res.Stored != 1 || res.Raised < 1 {
+	if err != nil || res.Stored != 1 || res.Raised != 1 {
 		t.Fatalf("send: %+v %v", res, err)
 	}
 	page, err := client.PolicyEvents(ctx, kthttp.Query{Filter: `policy.rule = "Site Tool Run"`, Since: time.Hour})
-	if err != nil || len(page.Events) != 1 || page.Events[0].Alert.Output != "nmap ran in billing" {
+	if err != nil || len(page.Events) != 1 || page.Events[0].Alert.Output != "hydra ran in billing" {
 		t.Fatalf("policy events: %+v %v", page.Events, err)
 	}
 
 	// A good file reloads.
-	write(strings.Replace(siteRules, "TOOL", "masscan", 1) + strings.Replace(strings.Replace(siteRules, "Site Tool Run", "Site Tool Run Again", 1), "TOOL", "zmap", 1))
+	write(strings.Replace(siteRules, "TOOL", "medusa", 1) + strings.Replace(strings.Replace(siteRules, "Site Tool Run", "Site Tool Run Again", 1), "TOOL", "xmrig", 1))
 	st, err = client.ReloadPolicies(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ruleOf(st, "Site Tool Run Again") == nil {
-		t.Errorf("reloaded rules lack the new one")
+	if r := ruleOf(st, "Site Tool Run Again"); r == nil || !r.Enabled {
+		t.Fatalf("reloaded rules lack the new one: %+v", r)
+	}
+	batch.Events[0].Seq, batch.Events[0].Process.Name, batch.Events[0].Process.ExecID = 2, "xmrig", "e43"
+	if res, err := client.SendBatch(ctx, batch); err != nil || res.Raised != 1 {
+		t.Fatalf("send after the reload: %+v %v", res, err)
+	}
+	page, err = client.PolicyEvents(ctx, kthttp.Query{Filter: `policy.rule = "Site Tool Run Again"`, Since: time.Hour})
+	if err != nil || len(page.Events) != 1 || page.Events[0].Alert.Output != "xmrig ran in billing" {
+		t.Fatalf("policy events of the reloaded rule: %+v %v", page.Events, err)
 	}
 }
