@@ -6,12 +6,32 @@ FUZZTIME  ?= 10s
 # Fuzz targets as package:Func; CI runs each for FUZZTIME.
 FUZZ      := ./filter:FuzzParse ./k8saudit:FuzzReader ./k8saudit:FuzzDecodeEventList ./agentpb:FuzzDecode ./spool:FuzzRecover
 
-.PHONY: all build demo test unit fuzz e2e bench bench-scale generate docs vet clean
+.PHONY: all build ui ui-test demo test unit fuzz e2e bench bench-scale generate docs vet clean
 
 all: build
 
-build:
+build: ui
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/kubetrail
+
+# The web interface (web/: React, TypeScript, Vite). npm installs exactly what
+# web/package-lock.json pins; the build goes to ui/dist/app, which the binary
+# embeds (package ui). Rebuilt only when its sources change.
+WEB_DEPS := web/node_modules/.package-lock.json
+WEB_SRC  := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
+UI_APP   := ui/dist/app/index.html
+
+ui: $(UI_APP)
+
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+$(UI_APP): $(WEB_DEPS) $(WEB_SRC)
+	cd web && npm run build
+
+# The interface's component tests (Vitest, jsdom).
+ui-test: $(WEB_DEPS)
+	cd web && npm test
 
 # The main job: a server on the embedded store, fed by a simulated cluster.
 demo: build
@@ -20,9 +40,9 @@ demo: build
 # Everything CI checks: vet, generated files up to date, unit and integration
 # tests (real DuckDB on disk, real HTTP), a short run of every fuzz target, and
 # the end-to-end test on a real cluster.
-test: vet docs-check unit fuzz e2e
+test: vet docs-check ui-test unit fuzz e2e
 
-vet:
+vet: ui
 	$(GO) vet ./...
 
 unit:

@@ -68,6 +68,28 @@ type Bucket struct {
 	Counts map[Category]int64 `json:"counts"`
 }
 
+// ValuesQuery asks for the commonest values of a field among the events
+// matching Filter in Window, those starting with Prefix: what a filter bar
+// completes.
+type ValuesQuery struct {
+	Field  string
+	Prefix string
+	Filter Expr
+	Window Window
+	Limit  int
+}
+
+// ValueCount is one value of a field and how many matching events have it.
+type ValueCount struct {
+	Value any   `json:"value"` // a string or a number, as the field's type
+	Count int64 `json:"count"`
+}
+
+// ValueStore lists fields' values.
+type ValueStore interface {
+	Values(ctx context.Context, q ValuesQuery) ([]ValueCount, error)
+}
+
 // WriteResult says what a write did with its events.
 type WriteResult struct {
 	Stored     int `json:"stored"`     // new events

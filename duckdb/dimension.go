@@ -28,7 +28,13 @@ type dimension struct {
 	// emptied: a combination seen again then gets a second row, which costs a row
 	// and changes no answer.
 	maxCached int
+}
 
+// dimState is what one store knows of a dimension's rows: the combinations it
+// has and the next id. Each store keeps its own, so that several stores in one
+// process (tests do that) never point to each other's rows.
+type dimState struct {
+	*dimension
 	cache map[string]int64
 	next  int64
 }
@@ -122,7 +128,7 @@ func (d *dimension) row(id int64, e *kubetrail.Event) []driver.Value {
 }
 
 // load reads the highest id and, for small dimensions, the known combinations.
-func (d *dimension) load(ctx context.Context, db *sql.DB) error {
+func (d *dimState) load(ctx context.Context, db *sql.DB) error {
 	d.cache = map[string]int64{}
 	var max sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT max(id) FROM "+d.table).Scan(&max); err != nil {
@@ -135,7 +141,7 @@ func (d *dimension) load(ctx context.Context, db *sql.DB) error {
 // assign returns each event's id in the dimension (0 for an event with none of
 // its fields) and appends the combinations not seen before, inside the caller's
 // transaction. added lists the keys to forget if that transaction rolls back.
-func (d *dimension) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int64, added []string, err error) {
+func (d *dimState) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int64, added []string, err error) {
 	ids = make([]int64, len(events))
 	var rows [][]driver.Value
 	var buf []byte
@@ -180,7 +186,7 @@ func (d *dimension) assign(conn *sql.Conn, events []*kubetrail.Event) (ids []int
 
 // forget drops keys added by a transaction that rolled back. Their ids are not
 // reused, so no event can point to a row that was never stored.
-func (d *dimension) forget(keys []string) {
+func (d *dimState) forget(keys []string) {
 	for _, k := range keys {
 		delete(d.cache, k)
 	}

@@ -403,6 +403,77 @@ func (s *Store) Histogram(ctx context.Context, q kubetrail.HistogramQuery) ([]ku
 	return buckets, rows.Err()
 }
 
+// MaxValues bounds one list of values.
+const MaxValues = 1000
+
+// Values lists the commonest values of a field among matching events. A field
+// of a dimension is counted per dimension row first, as scope counts are, and
+// its values read from the few rows that matter.
+func (s *Store) Values(ctx context.Context, q kubetrail.ValuesQuery) ([]kubetrail.ValueCount, error) {
+	f := kubetrail.LookupField(q.Field)
+	switch {
+	case f == nil:
+		return nil, kubetrail.ErrorAt(kubetrail.EINVALID, "field", "unknown field %q%s", q.Field, suggestion(q.Field))
+	case f.Type == kubetrail.TypeTime, f.Name == "evt.id", f.Name == "evt.is_host":
+		return nil, kubetrail.ErrorAt(kubetrail.EINVALID, "field", "%s has no values to list: every event has its own", f.Name)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	if limit > MaxValues {
+		return nil, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, MaxValues)
+	}
+	cond, args, err := where(q.Window, q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	expr, err := fieldSQL(f.Name)
+	if err != nil {
+		return nil, err
+	}
+	if f.Type == kubetrail.TypeStrings {
+		expr = "unnest(" + expr + ")"
+	}
+	var query string
+	if d := dimensionOf(f.Name); d != nil {
+		query = fmt.Sprintf(`SELECT v, sum(c.n)::BIGINT AS n FROM (SELECT %s AS id, count(*) AS n FROM events WHERE %s GROUP BY 1) c
+			JOIN (SELECT id, %s AS v FROM %s) x ON x.id = c.id`, d.idColumn, cond, expr, d.table)
+	} else {
+		query = fmt.Sprintf(`SELECT v, count(*)::BIGINT AS n FROM (SELECT %s AS v FROM events WHERE %s)`, expr, cond)
+	}
+	query = "SELECT v, sum(n)::BIGINT FROM (" + query + " GROUP BY v) WHERE v IS NOT NULL AND starts_with(v::VARCHAR, ?) GROUP BY v ORDER BY 2 DESC, 1 LIMIT ?"
+	rows, err := s.db.QueryContext(ctx, query, append(args, q.Prefix, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("values of %s: %w", f.Name, err)
+	}
+	defer rows.Close()
+	var out []kubetrail.ValueCount
+	for rows.Next() {
+		var v any
+		var n int64
+		if err := rows.Scan(&v, &n); err != nil {
+			return nil, fmt.Errorf("values of %s: %w", f.Name, err)
+		}
+		if f.Type == kubetrail.TypeInt {
+			if i, ok := v.(int64); ok {
+				v = i
+			}
+		} else if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		out = append(out, kubetrail.ValueCount{Value: v, Count: n})
+	}
+	return out, rows.Err()
+}
+
+func suggestion(field string) string {
+	if s := kubetrail.SuggestField(field); s != "" {
+		return " (did you mean " + s + "?)"
+	}
+	return ""
+}
+
 // WriteInventory records inventory observations.
 func (s *Store) WriteInventory(ctx context.Context, objs []kubetrail.InventoryObject) error {
 	_, err := s.WriteBatch(ctx, nil, objs)

@@ -29,6 +29,7 @@ type Store struct {
 	// on a dedicated connection so that the appender and the transaction share it.
 	writeMu sync.Mutex
 	wconn   *sql.Conn
+	dims    []*dimState // one per dimension, in the order of dimensions
 
 	// MatchWindow is how far apart an exec request and the start of its session
 	// may be; kubetrail.DefaultMatchWindow when zero. Set it before writing.
@@ -79,9 +80,11 @@ func (s *Store) init(ctx context.Context) error {
 		return kubetrail.Errorf(kubetrail.ECONFLICT, "%s holds schema version %s, this kubetrail reads version %s", s.path, v, schemaVersion)
 	}
 	for _, d := range dimensions {
-		if err := d.load(ctx, s.db); err != nil {
+		ds := &dimState{dimension: d}
+		if err := ds.load(ctx, s.db); err != nil {
 			return err
 		}
+		s.dims = append(s.dims, ds)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -152,7 +155,7 @@ func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, invent
 	// Time order within a batch helps DuckDB's per-block min/max skip blocks.
 	slices.SortStableFunc(keep, func(a, b *kubetrail.Event) int { return a.Time.Compare(b.Time) })
 	ids := make([][]int64, len(dimensions))
-	for i, d := range dimensions {
+	for i, d := range s.dims {
 		var added []string
 		var err error
 		ids[i], added, err = d.assign(s.wconn, keep)

@@ -214,7 +214,7 @@ func TestAppenderJoinsTransaction(t *testing.T) {
 	}
 	e := procEvent("s1", 1, t0, "billing", "p", "sh", "sh")
 	var ids [][]int64
-	for _, d := range dimensions {
+	for _, d := range s.dims {
 		id, _, err := d.assign(s.wconn, []*kubetrail.Event{&e})
 		if err != nil {
 			t.Fatal(err)
@@ -259,5 +259,22 @@ func TestBatchWithInventoryIsAtomic(t *testing.T) {
 	got, _ = s.Inventory(ctx, time.Time{})
 	if len(got) != 1 {
 		t.Fatalf("%d inventory rows after a batch and its retry, want 1", len(got))
+	}
+}
+
+// Two stores in one process keep their own dimension rows: the second names
+// the same scope in its own table, and filters on it find its events.
+func TestStoresKeepTheirOwnDimensions(t *testing.T) {
+	ctx := context.Background()
+	e := procEvent("s1", 1, t0, "billing", "p", "sh", "sh")
+	for i := range 2 {
+		s, _ := openTest(t)
+		if _, err := s.Write(ctx, []kubetrail.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.Search(ctx, kubetrail.SearchQuery{Filter: kubetrail.Comparison{Field: "k8s.ns.name", Op: kubetrail.OpEq, Values: []any{"billing"}}})
+		if err != nil || len(page.Events) != 1 {
+			t.Fatalf("store %d: %d events, %v", i+1, len(page.Events), err)
+		}
 	}
 }

@@ -208,6 +208,19 @@ func (c *Client) Histogram(ctx context.Context, q Query, bucket time.Duration) (
 	return resp.Buckets, err
 }
 
+// Values lists the commonest values of a field among the events q matches,
+// those starting with prefix.
+func (c *Client) Values(ctx context.Context, field, prefix string, q Query) ([]kubetrail.ValueCount, error) {
+	v := q.values()
+	v.Set("field", field)
+	if prefix != "" {
+		v.Set("prefix", prefix)
+	}
+	var out []kubetrail.ValueCount
+	err := c.do(ctx, http.MethodGet, "/api/v1/values", v, nil, nil, &out)
+	return out, err
+}
+
 // Fields returns the field reference the server knows.
 func (c *Client) Fields(ctx context.Context) ([]FieldDoc, error) {
 	var resp struct {

@@ -53,6 +53,13 @@ type Server struct {
 	// Policies serves GET /api/v1/policies and POST /api/v1/policies/reload;
 	// nil answers them with not_found.
 	Policies PolicyService
+	// Values serves GET /api/v1/values (the commonest values of a field, for
+	// completion); nil answers it with not_found.
+	Values kubetrail.ValueStore
+	// UI serves the web interface at every path outside the API (package ui);
+	// nil serves none. Its pages and scripts are public; what they show comes
+	// from the API, with the token the user gives.
+	UI http.Handler
 	// Token is the bearer token every endpoint but /healthz and /readyz requires.
 	Token string
 	// Cluster names the cluster of audit events whose webhook URL does not say
@@ -109,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 	authed("GET /api/v1/scopes", http.HandlerFunc(s.handleScopes))
 	authed("GET /api/v1/histogram", http.HandlerFunc(s.handleHistogram))
 	authed("GET /api/v1/fields", http.HandlerFunc(s.handleFields))
+	authed("GET /api/v1/values", http.HandlerFunc(s.handleValues))
 	authed("GET /api/v1/stats", http.HandlerFunc(s.handleStats))
 	authed("GET /api/v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -116,6 +124,16 @@ func (s *Server) Handler() http.Handler {
 	}))
 	if s.Registry != nil {
 		authed("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	}
+	if s.UI != nil {
+		mux.Handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				// Not a page of the interface: an endpoint that does not exist.
+				s.error(w, r, kubetrail.Errorf(kubetrail.ENOTFOUND, "no endpoint GET %s; see /api/v1/openapi.json", r.URL.Path))
+				return
+			}
+			s.UI.ServeHTTP(w, r)
+		}))
 	}
 	return mux
 }
@@ -235,6 +253,12 @@ type ErrorResponse struct {
 }
 
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away (the interface cancels a query its user moved
+		// on from): nobody reads the answer, and nothing failed here.
+		s.Log.Debug("request cancelled by the client", "method", r.Method, "path", r.URL.Path)
+		return
+	}
 	code := kubetrail.ErrorCode(err)
 	var body ErrorResponse
 	body.Error.Code = code
@@ -534,6 +558,33 @@ func (s *Server) handleScopes(w http.ResponseWriter, r *http.Request) {
 		nodes = []*kubetrail.ScopeNode{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"scopes": nodes})
+}
+
+func (s *Server) handleValues(w http.ResponseWriter, r *http.Request) {
+	if s.Values == nil {
+		s.error(w, r, kubetrail.Errorf(kubetrail.ENOTFOUND, "this server lists no values"))
+		return
+	}
+	expr, win, err := filterAndWindow(r, time.Now())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	limit, err := limitParam(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	values, err := s.Values.Values(r.Context(), kubetrail.ValuesQuery{Field: q.Get("field"), Prefix: q.Get("prefix"), Filter: expr, Window: win, Limit: limit})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if values == nil {
+		values = []kubetrail.ValueCount{}
+	}
+	writeJSON(w, http.StatusOK, values)
 }
 
 func (s *Server) handleHistogram(w http.ResponseWriter, r *http.Request) {

@@ -59,6 +59,9 @@ the cluster running live until interrupted (or for --duration).`,
 				o.dataDir = dir
 			}
 			if o.policyFile == "" {
+				if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+					return err
+				}
 				o.policyFile = filepath.Join(o.dataDir, "demo-policies.yaml")
 				if err := os.WriteFile(o.policyFile, []byte(demoPolicies), 0o600); err != nil {
 					return err

@@ -32,6 +32,7 @@ import (
 	"github.com/kubetrail/kubetrail/ingest"
 	"github.com/kubetrail/kubetrail/k8s"
 	"github.com/kubetrail/kubetrail/policy"
+	"github.com/kubetrail/kubetrail/ui"
 )
 
 type serverOptions struct {
@@ -162,7 +163,7 @@ func startServer(ctx context.Context, o *serverOptions, log *slog.Logger) (*runn
 	}
 	pipeline.SetPolicies(policies, policies)
 	srv := &kthttp.Server{Store: store, Sessions: store, Pipeline: pipeline, Token: token, Cluster: o.cluster, Registry: reg, Log: log,
-		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, Policies: policies}
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, Policies: policies, Values: store, UI: ui.Handler()}
 	addr, err := srv.Listen(o.listen)
 	if err != nil {
 		store.Close()

@@ -1,0 +1,68 @@
+// Signed out: the login. Signed in: the field reference and stats are
+// loaded once, then the page the URL names.
+import { useEffect, useMemo, useState } from 'react';
+import * as api from './api/endpoints';
+import { getToken, onUnauthorized, setToken } from './api/client';
+import type { FieldDoc, Stats } from './api/types';
+import { Header } from './components/Header';
+import { ActivityPage } from './pages/ActivityPage';
+import { Login } from './pages/Login';
+import { PolicyPage } from './pages/PolicyPage';
+import { SessionPage } from './pages/SessionPage';
+import { AppContext, makeAppContext } from './state/app';
+import { useAppState } from './state/url';
+
+export function App() {
+  const [token, setTokenState] = useState(getToken());
+  const [notice, setNotice] = useState<string>();
+  // undefined: not asked yet; null: asked, unanswered (the default window then ends now).
+  const [stats, setStats] = useState<Stats | null>();
+  const [fields, setFields] = useState<FieldDoc[]>([]);
+
+  useEffect(() => onUnauthorized(() => {
+    setToken(null);
+    setTokenState(null);
+    setNotice('The server no longer accepts your token. Sign in again.');
+  }), []);
+
+  useEffect(() => {
+    if (!token) return;
+    const ctl = new AbortController();
+    api.fields(ctl.signal).then(setFields, () => {});
+    api.stats(ctl.signal).then(setStats, () => { if (!ctl.signal.aborted) setStats(null); });
+    return () => ctl.abort();
+  }, [token]);
+
+  const ctx = useMemo(() => makeAppContext(fields, stats), [fields, stats]);
+
+  if (!token) {
+    return (
+      <Login notice={notice} onLogin={(t, s) => {
+        setToken(t);
+        setStats(s);
+        setNotice(undefined);
+        setTokenState(t);
+      }} />
+    );
+  }
+  return (
+    <AppContext.Provider value={ctx}>
+      <Header onLogout={() => {
+        setToken(null);
+        setTokenState(null);
+        setStats(undefined);
+        setNotice('Signed out.');
+      }} />
+      <Page />
+    </AppContext.Provider>
+  );
+}
+
+function Page() {
+  const { page } = useAppState();
+  switch (page) {
+    case 'session': return <SessionPage />;
+    case 'policy': return <PolicyPage />;
+    default: return <ActivityPage />;
+  }
+}
