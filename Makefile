@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 # Fuzz targets as package:Func; CI runs each for FUZZTIME.
 FUZZ      := ./filter:FuzzParse ./k8saudit:FuzzReader ./k8saudit:FuzzDecodeEventList ./agentpb:FuzzDecode ./spool:FuzzRecover
 
-.PHONY: all build ui ui-test demo test unit fuzz e2e bench bench-scale generate docs vet clean
+.PHONY: all build ui ui-test ui-e2e ui-screenshots demo test unit fuzz e2e bench bench-ui bench-scale generate docs vet clean
 
 all: build
 
@@ -33,14 +33,26 @@ $(UI_APP): $(WEB_DEPS) $(WEB_SRC)
 ui-test: $(WEB_DEPS)
 	cd web && npm test
 
+# The explorer in a real browser: Playwright (web/e2e/*.e2e.ts) drives Debian's
+# headless Chromium (/usr/bin/chromium, or KT_CHROMIUM; never a downloaded
+# browser) against a `kubetrail demo` the tests start on a free port (2h of
+# history) and stop at the end. Screenshots, traces of failures and the demo's
+# log go to web/e2e/artifacts. ui-screenshots also refreshes docs/screenshots.
+PLAYWRIGHT := ./node_modules/.bin/playwright
+ui-e2e: build
+	cd web && ./node_modules/.bin/tsc -p e2e/tsconfig.json && $(PLAYWRIGHT) test
+
+ui-screenshots: build
+	cd web && KT_E2E_DOCS=1 $(PLAYWRIGHT) test
+
 # The main job: a server on the embedded store, fed by a simulated cluster.
 demo: build
 	$(BIN) demo
 
 # Everything CI checks: vet, generated files up to date, unit and integration
-# tests (real DuckDB on disk, real HTTP), a short run of every fuzz target, and
-# the end-to-end test on a real cluster.
-test: vet docs-check ui-test unit fuzz e2e
+# tests (real DuckDB on disk, real HTTP), a short run of every fuzz target, the
+# explorer's browser tests on the demo, and the end-to-end test on a real cluster.
+test: vet docs-check ui-test unit fuzz ui-e2e e2e
 
 vet: ui
 	$(GO) vet ./...
@@ -68,7 +80,8 @@ e2e:
 # installed), ingest through POST /api/v1/events into DuckDB on disk, and query
 # latency (p50) and bytes per event on a stored trail of BENCH_EVENTS events
 # (10M and 50M are the sizes we report; trails are cached in $$TMPDIR/kubetrail-bench),
-# and the precision and recall of session attribution on the simulator.
+# and the precision and recall of session attribution on the simulator; then the
+# explorer's speed (bench-ui).
 BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench BenchmarkOverhead -benchtime 5x ./ebpf/
@@ -77,6 +90,22 @@ bench:
 	KUBETRAIL_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run '^$$' -bench BenchmarkQueries -benchtime 20x -timeout 3h ./duckdb/
 	$(GO) test -run '^$$' -bench BenchmarkAttribution -benchtime 1x -timeout 1h ./duckdb/
 	$(GO) test -run '^$$' -bench BenchmarkEvaluate -benchtime 3x ./policy/
+	$(MAKE) bench-ui
+
+# The explorer's speed on a large trail: the BENCH_UI_EVENTS benchmark trail
+# (cached in $$TMPDIR/kubetrail-bench; built as BenchmarkQueries builds it when
+# missing) copied into a fresh data dir and served by `kubetrail server` with no
+# retention, and the activity page over the trail's day in headless Chromium:
+# first render, scope and time changes (p50, max) against their goals, with the
+# API's share of each (web/e2e/bench-ui.bench.ts).
+BENCH_UI_EVENTS ?= 10000000
+bench-ui: build
+	@trail="$${KUBETRAIL_BENCH_DIR:-$${TMPDIR:-/tmp}/kubetrail-bench}/trail-v3-$(BENCH_UI_EVENTS).duckdb"; \
+	if [ ! -f "$$trail" ]; then \
+		echo "building $$trail (once; it is kept)"; \
+		KUBETRAIL_BENCH_EVENTS=$(BENCH_UI_EVENTS) $(GO) test -run '^$$' -bench BenchmarkQueries -benchtime 1x -timeout 3h ./duckdb/ || exit 1; \
+	fi; \
+	cd web && KT_BENCH_TRAIL="$$trail" BENCH_UI_EVENTS=$(BENCH_UI_EVENTS) $(PLAYWRIGHT) test -c e2e/bench.config.ts
 
 generate:
 	cd agentpb && protoc --go_out=. --go_opt=paths=source_relative agent.proto
@@ -90,4 +119,4 @@ docs-check: build
 	@$(BIN) fields -o markdown | diff -u docs/fields.md - || (echo "docs/fields.md is stale: run 'make docs'"; exit 1)
 
 clean:
-	rm -rf bin
+	rm -rf bin web/e2e/artifacts

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -138,13 +139,16 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND coalesce(ka_auditid, ` + policyKeySQL + `, '') < ?))))))`
 		args = append(args, c.time, c.time, c.stream, c.stream, c.seq, c.seq, c.key)
 	}
-	// Find the page's rows by row id first, then read them whole: reading every
-	// column of every matching row before the top-N cut was 7x slower on a filter
-	// matching a million rows.
-	inner := fmt.Sprintf(`SELECT * FROM events WHERE rowid IN (SELECT rowid FROM events WHERE %s ORDER BY evt_time DESC, %s LIMIT %d)`,
-		cond, tiebreakDesc, limit+1)
+	rowids, err := s.newestRowids(ctx, q.Window, cond, args, limit+1)
+	if err != nil {
+		return page, err
+	}
+	// Read the page's rows whole only now: reading every column of every
+	// matching row before the top-N cut was 7x slower on a filter matching a
+	// million rows.
+	inner := `SELECT * FROM events WHERE rowid IN (SELECT unnest(?::BIGINT[]))`
 	query := selectEvents(inner, "ORDER BY e.evt_time DESC, "+strings.ReplaceAll(tiebreakDesc, "coalesce(", "coalesce(e."))
-	events, err := s.readEvents(ctx, query, args...)
+	events, err := s.readEvents(ctx, query, rowids)
 	if err != nil {
 		return page, err
 	}
@@ -154,6 +158,53 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 	}
 	page.Events = events
 	return page, nil
+}
+
+// newestSlice is the newest stretch of a window searched on its own first.
+const newestSlice = time.Hour
+
+// newestRowids returns the row ids of the newest n events matching cond (the
+// window's and filter's conditions, with args) in the window. It looks at the
+// window's newest hour first, and at the rest only when that hour holds fewer
+// than n: sorting a day's 2.6M matches to keep a page of them cost 240 ms, the
+// last hour's 13 ms, and a page is nearly always found there. The two stretches
+// do not overlap, so their results in order are the newest n of the window.
+func (s *Store) newestRowids(ctx context.Context, w kubetrail.Window, cond string, args []any, n int) ([]int64, error) {
+	hi := w.To
+	if hi.IsZero() {
+		hi = s.newest().Add(time.Nanosecond)
+	}
+	var ids []int64
+	for _, from := range []time.Time{hi.Add(-newestSlice), {}} {
+		if !w.From.IsZero() && (from.IsZero() || from.Before(w.From)) {
+			from = w.From
+		}
+		bounds, bargs := "evt_time < ?", []any{hi.UTC()}
+		if !from.IsZero() {
+			bounds, bargs = "evt_time >= ? AND evt_time < ?", []any{from.UTC(), hi.UTC()}
+		}
+		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT rowid FROM events WHERE %s AND %s ORDER BY evt_time DESC, %s LIMIT %d`,
+			cond, bounds, tiebreakDesc, n-len(ids)), append(args[:len(args):len(args)], bargs...)...)
+		if err != nil {
+			return nil, fmt.Errorf("query events: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("query events: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("query events: %w", err)
+		}
+		if len(ids) >= n || from.IsZero() || !from.After(w.From) {
+			break
+		}
+		hi = from
+	}
+	return ids, nil
 }
 
 // Event returns one event by its id.

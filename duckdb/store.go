@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -31,10 +32,28 @@ type Store struct {
 	wconn   *sql.Conn
 	dims    []*dimState // one per dimension, in the order of dimensions
 
+	// newestNs is the time of the newest event stored (Unix nanoseconds), kept
+	// as batches commit: searches with no end to their window start there.
+	newestNs atomic.Int64
+
 	// MatchWindow is how far apart an exec request and the start of its session
 	// may be; kubetrail.DefaultMatchWindow when zero. Set it before writing.
 	MatchWindow time.Duration
 }
+
+// sawNewest raises the newest event's time to t.
+func (s *Store) sawNewest(t time.Time) {
+	ns := t.UnixNano()
+	for {
+		cur := s.newestNs.Load()
+		if ns <= cur || s.newestNs.CompareAndSwap(cur, ns) {
+			return
+		}
+	}
+}
+
+// newest returns the time of the newest event stored.
+func (s *Store) newest() time.Time { return time.Unix(0, s.newestNs.Load()).UTC() }
 
 // Open opens (creating if needed) the database file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -85,6 +104,13 @@ func (s *Store) init(ctx context.Context) error {
 			return err
 		}
 		s.dims = append(s.dims, ds)
+	}
+	var newest sql.NullTime
+	if err := s.db.QueryRowContext(ctx, "SELECT max(evt_time) FROM events").Scan(&newest); err != nil {
+		return fmt.Errorf("read the newest event's time: %w", err)
+	}
+	if newest.Valid {
+		s.newestNs.Store(newest.Time.UnixNano())
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -192,6 +218,9 @@ func (s *Store) WriteBatch(ctx context.Context, events []kubetrail.Event, invent
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
+	if len(keep) > 0 {
+		s.sawNewest(keep[len(keep)-1].Time) // keep is in time order
+	}
 	res.Raised = len(policies)
 	for _, e := range policies {
 		res.RaisedIDs = append(res.RaisedIDs, e.ID())

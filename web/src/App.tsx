@@ -20,6 +20,9 @@ export function App() {
   const [fields, setFields] = useState<FieldDoc[]>([]);
 
   useEffect(() => onUnauthorized(() => {
+    // A token being tried at the login is not kept yet: its refusal is the
+    // login's to show, not "no longer accepts".
+    if (!getToken()) return;
     setToken(null);
     setTokenState(null);
     setNotice('The server no longer accepts your token. Sign in again.');
