@@ -41,15 +41,15 @@ func Handler() http.Handler {
 		secure(w.Header())
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if name != "" && name != "index.html" {
-			if _, err := fs.Stat(app, name); err == nil {
+			if fi, err := fs.Stat(app, name); err == nil && !fi.IsDir() {
 				if strings.HasPrefix(name, "assets/") {
 					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 				}
 				files.ServeHTTP(w, r)
 				return
 			}
-			if strings.HasPrefix(name, "assets/") || path.Ext(name) != "" {
-				http.NotFound(w, r) // a missing file, not a page
+			if name == "assets" || strings.HasPrefix(name, "assets/") || path.Ext(name) != "" {
+				http.NotFound(w, r) // a missing file (or the assets' directory, never listed), not a page
 				return
 			}
 		}

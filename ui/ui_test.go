@@ -50,7 +50,7 @@ func TestHandler(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 		t.Errorf("asset: %d, cache %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
-	for _, path := range []string{"/assets/missing.js", "/missing.png"} {
+	for _, path := range []string{"/assets/missing.js", "/missing.png", "/assets/", "/assets"} {
 		if resp, _ := get(path); resp.StatusCode != 404 {
 			t.Errorf("%s: %d, want 404", path, resp.StatusCode)
 		}

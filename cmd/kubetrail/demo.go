@@ -139,8 +139,9 @@ the cluster running live until interrupted (or for --duration).`,
 }
 
 func printDemoHelp(out io.Writer, srv *runningServer, inc simulate.IncidentInfo) {
-	fmt.Fprintf(out, "API:    %s/api/v1/openapi.json\n", srv.url)
-	fmt.Fprintf(out, "Token:  %s\n\n", srv.token)
+	fmt.Fprintf(out, "Explorer: %s/  (sign in with the token)\n", srv.url)
+	fmt.Fprintf(out, "API:      %s/api/v1/openapi.json\n", srv.url)
+	fmt.Fprintf(out, "Token:    %s\n\n", srv.token)
 	fmt.Fprintf(out, "Somewhere in this history, at %s, %s (from %s) ran kubectl exec into %s/%s.\n",
 		inc.Time.Format(time.RFC3339), inc.User, inc.SourceIP, inc.Namespace, inc.Pod)
 	fmt.Fprintln(out, "Find out what happened, in another terminal (the CLI finds this server by itself):")

@@ -1,7 +1,7 @@
 // The explorer end to end: a real `kubetrail demo` (global-setup.ts) in
 // headless Chromium, walking the demo's incident as an analyst would.
 import type { Page } from '@playwright/test';
-import { demo, expect, rendered, snap, test } from './fixtures';
+import { demo, expect, expectConsoleErrors, rendered, snap, test } from './fixtures';
 
 const preset = (page: Page, label: string) =>
   page.getByRole('group', { name: 'Last' }).getByRole('button', { name: label, exact: true });
@@ -26,6 +26,8 @@ async function billing(page: Page) {
 }
 
 test('signs in with the token, and refuses a wrong one', async ({ page }) => {
+  // The wrong token's refusal, as the browser logs it.
+  expectConsoleErrors(page, /Failed to load resource: the server responded with a status of 401/);
   await page.goto('/');
   const token = page.getByTestId('login-token');
   await expect(token).toBeVisible();
@@ -138,11 +140,13 @@ test('opens the "Terminal shell in container" policy event and lands on the acti
 });
 
 test('a bad filter shows its error in place', async ({ signedIn: page }) => {
+  // The server's refusal of the bad filter, as the browser logs it.
+  expectConsoleErrors(page, /Failed to load resource: the server responded with a status of 400/);
   await billing(page);
   const before = await rows(page).count();
   expect(before).toBeGreaterThan(0);
 
-  await applyFilter(page, 'proc.name = (');
+  await applyFilter(page, 'proc.name = (sh)');
   const error = page.getByTestId('filter-error');
   await expect(error).toBeVisible();
   // The server's column (13, in the user's text, though the query also holds the scope).
@@ -150,8 +154,8 @@ test('a bad filter shows its error in place', async ({ signedIn: page }) => {
   await expect(error).toContainText('column 13');
   await expect(error).toContainText('takes a single value');
   await expect(page.getByTestId('filter-input')).toHaveAttribute('aria-invalid', 'true');
-  await expect(page.getByTestId('filter-input')).toHaveValue('proc.name = (');
-  expect(params(page).get('q')).toBe('proc.name = (');
+  await expect(page.getByTestId('filter-input')).toHaveValue('proc.name = (sh)');
+  expect(params(page).get('q')).toBe('proc.name = (sh)');
   // The table says why it is empty, and nothing else shows the raw error.
   const table = page.getByTestId('event-table');
   await expect(table).toHaveAttribute('data-loading', 'false');
@@ -162,10 +166,72 @@ test('a bad filter shows its error in place', async ({ signedIn: page }) => {
   await expect(page.locator('body')).not.toContainText('{"error"');
   await snap(page, 'bad-filter', { docs: true });
 
+  // Parentheses that do not balance would let the filter out of the scope:
+  // refused as it is typed, in the same place, and never sent.
+  const sent: string[] = [];
+  page.on('request', (r) => { if (r.url().includes('/api/')) sent.push(r.url()); });
+  await applyFilter(page, 'proc.name = sh) or (proc.name = curl');
+  await expect(error).toHaveAttribute('data-column', '15');
+  await expect(error).toContainText('unbalanced parenthesis');
+  await expect(table.getByRole('alert')).toHaveText('Correct the filter to see events.');
+  await expect(rows(page)).toHaveCount(0);
+  expect(sent.filter((u) => new URL(u).searchParams.get('filter')?.includes('curl'))).toEqual([]);
+
   // Corrected, the events are back.
   await rendered(page, () => applyFilter(page, 'proc.name = curl'));
   await expect(error).toHaveCount(0);
   await expect(summary(page, /^curl /).first()).toBeVisible();
+});
+
+test('the keyboard: the table is one Tab stop, the details and the value menu give the focus back', async ({ signedIn: page }) => {
+  await billing(page);
+  const body = page.getByTestId('event-rows');
+  await body.focus();
+  await page.keyboard.press('ArrowDown');
+  const sel = params(page).get('sel');
+  expect(sel).toBeTruthy();
+  const selected = page.locator(`[data-testid="event-row"][data-id="${sel}"]`);
+  await expect(body).toHaveAttribute('aria-activedescendant', (await selected.getAttribute('id'))!);
+  // Tab leaves the table at once, not value by value.
+  await page.keyboard.press('Tab');
+  await expect(body).not.toBeFocused();
+  await expect(page.getByTestId('event-table').locator(':focus')).toHaveCount(0);
+
+  // Enter opens the details; Escape closes them and the focus is back on the rows.
+  await body.focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('button', { name: 'Close details' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('details-drawer')).toHaveCount(0);
+  await expect(body).toBeFocused();
+
+  // A value's menu opens over the table (not clipped inside its row), and
+  // Escape closes it, giving the focus back to the value.
+  await page.keyboard.press('ArrowRight');
+  const value = selected.locator('.value').first();
+  await expect(value).toBeFocused();
+  await value.click({ button: 'right' });
+  const menu = page.getByRole('menu');
+  await expect(menu).toBeVisible();
+  expect(await menu.evaluate((m) => m.parentElement === document.body)).toBe(true);
+  await expect(menu.getByRole('menuitem').first()).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(menu).toHaveCount(0);
+  await expect(value).toBeFocused();
+
+  // "+" on the histogram zooms in.
+  const span = () => Date.parse(params(page).get('to')!) - Date.parse(params(page).get('from')!);
+  const wide = span();
+  await page.getByTestId('histogram-plot').focus();
+  await rendered(page, () => page.keyboard.press('+'));
+  expect(span()).toBe(wide / 2);
+});
+
+test('a malformed session link shows "no such page"', async ({ signedIn: page }) => {
+  await page.goto('/sessions/%E0');
+  await expect(page.getByRole('alert')).toContainText('There is no page at /sessions/%E0');
+  await page.getByRole('link', { name: 'Go to the activity' }).click();
+  await expect(page.getByTestId('event-table')).toBeVisible();
 });
 
 test('the URL holds the view: a reload gives it back, back walks the steps', async ({ signedIn: page }) => {

@@ -20,8 +20,33 @@ function env(name: string): string {
   return v;
 }
 
+/** Console errors a test expects (a refused token's 401): per page. */
+const expected = new WeakMap<Page, RegExp[]>();
+
+/** Lets page log errors matching re (a response the test asks for, such as
+ * a 401 or a 400, is logged by the browser as "Failed to load resource").
+ * Content Security Policy messages are never allowed. */
+export function expectConsoleErrors(page: Page, ...re: RegExp[]): void {
+  expected.set(page, [...(expected.get(page) ?? []), ...re]);
+}
+
+const CSP = /content security policy/i;
+
 export const test = base.extend<{ signedIn: Page }>({
   baseURL: async ({}, use) => { await use(demo.url); },
+  /** Every page fails its test on a browser console error or an uncaught
+   * exception, and on any message about the Content Security Policy. */
+  page: async ({ page }, use) => {
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || CSP.test(m.text())) problems.push(`console.${m.type()}: ${m.text()} (${m.location().url})`);
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    await use(page);
+    const allowed = expected.get(page) ?? [];
+    const unexpected = problems.filter((p) => CSP.test(p) || !allowed.some((re) => re.test(p)));
+    expect(unexpected, 'browser console errors').toEqual([]);
+  },
   /** A page whose tab holds the token, as after signing in. */
   signedIn: async ({ page }, use) => {
     await page.addInitScript((token) => sessionStorage.setItem('kubetrail.token', token), demo.token);

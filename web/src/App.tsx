@@ -1,5 +1,6 @@
 // Signed out: the login. Signed in: the field reference and stats are
-// loaded once, then the page the URL names.
+// loaded once (the stats with when they were read: a trail live then is taken
+// as live after), then the page the URL names.
 import { useEffect, useMemo, useState } from 'react';
 import * as api from './api/endpoints';
 import { getToken, onUnauthorized, setToken } from './api/client';
@@ -10,13 +11,15 @@ import { Login } from './pages/Login';
 import { PolicyPage } from './pages/PolicyPage';
 import { SessionPage } from './pages/SessionPage';
 import { AppContext, makeAppContext } from './state/app';
-import { useAppState } from './state/url';
+import { DEFAULT_STATE, useAppState } from './state/url';
+import { Link } from './components/Link';
 
 export function App() {
   const [token, setTokenState] = useState(getToken());
   const [notice, setNotice] = useState<string>();
   // undefined: not asked yet; null: asked, unanswered (the default window then ends now).
-  const [stats, setStats] = useState<Stats | null>();
+  const [stats, setStatsState] = useState<{ stats: Stats | null; at: number }>();
+  const setStats = (s: Stats | null | undefined) => setStatsState(s === undefined ? undefined : { stats: s, at: Date.now() });
   const [fields, setFields] = useState<FieldDoc[]>([]);
 
   useEffect(() => onUnauthorized(() => {
@@ -36,7 +39,7 @@ export function App() {
     return () => ctl.abort();
   }, [token]);
 
-  const ctx = useMemo(() => makeAppContext(fields, stats), [fields, stats]);
+  const ctx = useMemo(() => makeAppContext(fields, stats?.stats, stats?.at), [fields, stats]);
 
   if (!token) {
     return (
@@ -61,11 +64,21 @@ export function App() {
   );
 }
 
-function Page() {
+export function Page() {
   const { page } = useAppState();
   switch (page) {
     case 'session': return <SessionPage />;
     case 'policy': return <PolicyPage />;
+    case 'notfound': return <NotFound />;
     default: return <ActivityPage />;
   }
+}
+
+function NotFound() {
+  return (
+    <main className="page center">
+      <p className="region-error" role="alert">There is no page at {window.location.pathname}.</p>
+      <p><Link to={DEFAULT_STATE}>Go to the activity</Link></p>
+    </main>
+  );
 }

@@ -15,17 +15,50 @@ export const PRESETS = [
   { label: '30d', ms: 30 * 24 * 3600e3 },
 ] as const;
 
+/** The window a page opens with, when its link has none. */
+export const DEFAULT_SPAN = {
+  activity: 3600e3,
+  // Policy events are few: a day of them.
+  policy: 24 * 3600e3,
+} as const;
+
+/** What the store said of its newest event, and when it said it. */
+export interface Trail {
+  newest?: string;
+  /** When newest was read (ms); now when absent. */
+  seenAt?: number;
+}
+
+/** Trails whose newest event is younger than this are live. */
+const LIVE = 5 * 60e3;
+
 /** Where "the last hour" ends: now on a live system; on one whose newest event
- * is older (a copy of the trail, a stopped demo), just after that event. */
-export function anchorTime(newest: string | undefined, now = Date.now()): number {
-  const n = newest ? Date.parse(newest) : NaN;
-  const end = Number.isNaN(n) || now - n < 5 * 60e3 ? now : n + 1;
+ * was already old when it was read (a copy of the trail, a stopped demo), just
+ * after that event. A trail live when read stays live: the stats are read at
+ * sign-in, and an hour later its newest event is an hour old only because
+ * nobody asked again. */
+export function anchorTime(trail: Trail | undefined, now = Date.now()): number {
+  const n = trail?.newest ? Date.parse(trail.newest) : NaN;
+  const seenAt = trail?.seenAt ?? now;
+  const end = Number.isNaN(n) || seenAt - n < LIVE ? now : n + 1;
   return Math.ceil(end / 60e3) * 60e3; // whole minutes keep buckets and links tidy
 }
 
-export function lastWindow(ms: number, newest: string | undefined, now = Date.now()): TimeWindow {
-  const to = anchorTime(newest, now);
+export function lastWindow(ms: number, trail: Trail | undefined, now = Date.now()): TimeWindow {
+  const to = anchorTime(trail, now);
   return { from: to - ms, to };
+}
+
+/** The shortest window zooming in goes to. */
+const MIN_SPAN = 1000;
+
+/** The window factor times as long (2: zoom out, 0.5: zoom in), around the
+ * same middle. */
+export function zoomWindow(w: TimeWindow, factor: number): TimeWindow {
+  const span = Math.max(MIN_SPAN, Math.round((w.to - w.from) * factor));
+  const mid = (w.from + w.to) / 2;
+  const from = Math.round(mid - span / 2);
+  return { from, to: from + span };
 }
 
 const NICE_BUCKETS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];

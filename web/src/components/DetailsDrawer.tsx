@@ -48,19 +48,38 @@ interface Props {
   onSelect: (id: string) => void;
   /** The state to go back to from the session page. */
   here: AppState;
+  /** Where the focus goes on close when what had it before is gone. */
+  fallbackFocus?: () => HTMLElement | null;
 }
 
-export function DetailsDrawer({ event, loading, error, onClose, onSelect, here }: Props) {
+export function DetailsDrawer({ event, loading, error, onClose, onSelect, here, fallbackFocus }: Props) {
   const { fields } = useAppContext();
   const docs = new Map(fields.map((f) => [f.name, f]));
   const closeRef = useRef<HTMLButtonElement>(null);
-  useEffect(() => closeRef.current?.focus({ preventScroll: true }), []);
+  const drawerRef = useRef<HTMLElement>(null);
+  const fallbackRef = useRef(fallbackFocus);
+  fallbackRef.current = fallbackFocus;
+  // The focus comes in on open, and goes back on close to where it was (the
+  // table, usually), unless the user has since put it somewhere else.
+  useEffect(() => {
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const drawer = drawerRef.current;
+    closeRef.current?.focus({ preventScroll: true });
+    const fallback = fallbackRef.current;
+    return () => {
+      const now = document.activeElement;
+      const lost = !now || now === document.body || !!drawer?.contains(now);
+      if (!lost) return;
+      const back = opener?.isConnected && opener !== document.body ? opener : fallback?.();
+      back?.focus({ preventScroll: true });
+    };
+  }, []);
 
   const session = event?.['session.id'];
   const isPolicy = event && eventCategory(event) === 'policy';
   const trigger = event?.['policy.trigger'];
   return (
-    <aside className="drawer" data-testid="details-drawer" data-loading={loading} aria-label="Event details">
+    <aside ref={drawerRef} className="drawer" data-testid="details-drawer" data-loading={loading} aria-label="Event details">
       <header className="drawer-head">
         <h2>{event ? `${eventCategory(event)} · ${event['evt.type'] ?? ''}` : 'Event'}</h2>
         <button ref={closeRef} type="button" className="icon-btn" aria-label="Close details" title="Close (Esc)"

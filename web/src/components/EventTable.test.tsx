@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import type { KtEvent } from '../api/types';
+import { FilterActionContext } from '../state/app';
 import { EventTable } from './EventTable';
 
 const rows: KtEvent[] = [
@@ -35,5 +36,45 @@ describe('EventTable', () => {
     fireEvent.click(screen.getAllByTestId('event-row')[2]);
     expect(onSelect).toHaveBeenCalledWith('n/1', true);
     expect(onLoadMore).toHaveBeenCalled();
+  });
+
+  it('is one Tab stop: the selected row is the active descendant, Left/Right walk its values', () => {
+    const { container } = render(
+      <FilterActionContext.Provider value={vi.fn()}>
+        <button type="button">before</button>
+        <EventTable rows={rows} hasMore={false} loading={false} loadingMore={false} selected="n/2"
+          onSelect={() => {}} onLoadMore={() => {}} />
+      </FilterActionContext.Provider>,
+    );
+    const body = screen.getByTestId('event-rows');
+    const active = document.getElementById(body.getAttribute('aria-activedescendant') ?? '');
+    expect(active?.getAttribute('data-id')).toBe('n/2');
+    expect(active?.getAttribute('aria-selected')).toBe('true');
+    const grid = container.querySelector('[role="grid"]')!;
+    const stops = [...grid.querySelectorAll<HTMLElement>('[tabindex]')].filter((el) => el.tabIndex >= 0);
+    expect(stops).toEqual([body]);
+
+    body.focus();
+    const values = [...active!.querySelectorAll<HTMLElement>('.value')];
+    expect(values.length).toBeGreaterThan(1);
+    fireEvent.keyDown(body, { key: 'ArrowRight' });
+    expect(document.activeElement).toBe(values[0]);
+    fireEvent.keyDown(document.activeElement!, { key: 'ArrowRight' });
+    expect(document.activeElement).toBe(values[1]);
+    fireEvent.keyDown(document.activeElement!, { key: 'ArrowLeft' });
+    fireEvent.keyDown(document.activeElement!, { key: 'ArrowLeft' });
+    expect(document.activeElement).toBe(body);
+  });
+
+  it('does not ask again for a next page that failed: it offers Retry', () => {
+    const onLoadMore = vi.fn();
+    const onRetry = vi.fn();
+    render(<EventTable rows={rows} hasMore loading={false} loadingMore={false} moreError="503 Service Unavailable"
+      onSelect={() => {}} onLoadMore={onLoadMore} onRetry={onRetry} />);
+    expect(onLoadMore).not.toHaveBeenCalled();
+    const failed = screen.getByTestId('load-more-failed');
+    expect(failed.textContent).toContain('Could not load more events: 503 Service Unavailable');
+    fireEvent.click(within(failed).getByRole('button', { name: 'Retry' }));
+    expect(onRetry).toHaveBeenCalledTimes(1);
   });
 });

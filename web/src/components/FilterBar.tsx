@@ -9,13 +9,10 @@ import {
   applySuggestion, completionContext, connectiveSuggestions, fieldSuggestions, operatorSuggestions,
   valueSuggestions, type CompletionContext, type Suggestion,
 } from '../filter/complete';
+import type { FilterError } from '../filter/query';
 import { useAppContext } from '../state/app';
 
-export interface FilterError {
-  message: string;
-  /** String index in the applied text; undefined when the error is not in it. */
-  index?: number;
-}
+export type { FilterError };
 
 interface Props {
   value: string;

@@ -1,12 +1,13 @@
 // The time histogram: events per bucket stacked by category (uPlot), with a
-// readout under the cursor; dragging across it zooms the window.
+// readout under the cursor; dragging across it zooms the window, and so do
+// "+" and "-" when it has the focus.
 import { useEffect, useMemo, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Histogram as HistogramData } from '../api/types';
 import { STACK, toSeries } from './histogramSeries';
 import { cssVar, useThemeVersion } from '../theme';
-import { formatTime, type TimeWindow } from '../time';
+import { formatTime, zoomWindow, type TimeWindow } from '../time';
 
 interface Props {
   data?: HistogramData;
@@ -107,7 +108,16 @@ export function Histogram({ data, loading, error, window: win, onZoom, onRendere
         </span>
       </div>
       {error && <p className="region-error" role="alert">{error}</p>}
-      <div ref={box} className="histogram-plot" title="Drag across to zoom in" />
+      <div ref={box} className="histogram-plot" title="Drag across to zoom in; + and - zoom in and out"
+        tabIndex={0} role="group" aria-label="Events over time: + zooms in, - zooms out" aria-keyshortcuts="+ -"
+        data-testid="histogram-plot"
+        onKeyDown={(e) => {
+          if (e.ctrlKey || e.metaKey || e.altKey) return;
+          const factor = e.key === '+' || e.key === '=' ? 0.5 : e.key === '-' || e.key === '_' ? 2 : 0;
+          if (!factor) return;
+          e.preventDefault();
+          onZoom(zoomWindow(win, factor));
+        }} />
     </section>
   );
 }

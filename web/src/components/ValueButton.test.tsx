@@ -10,7 +10,10 @@ function renderValue(field: string, value: string | number) {
   render(
     <AppContext.Provider value={makeAppContext(FIELDS as FieldDoc[])}>
       <FilterActionContext.Provider value={onFilter}>
-        <ValueButton field={field} value={value} />
+        {/* As in a virtualised row: transformed, clipping what overflows. */}
+        <div data-testid="row" style={{ transform: 'translateY(90px)', overflow: 'hidden' }}>
+          <ValueButton field={field} value={value} />
+        </div>
       </FilterActionContext.Provider>
     </AppContext.Provider>,
   );
@@ -43,6 +46,39 @@ describe('clicking a value', () => {
     fireEvent.click(screen.getByRole('menuitem', { name: 'Exclude proc.pid != 42' }));
     expect(onFilter).toHaveBeenLastCalledWith('proc.pid != 42');
     expect(screen.queryByRole('menu')).toBeNull();
+  });
+
+  it('opens its menu in the document body, out of the transformed row', () => {
+    const { button } = renderValue('k8s.ns.name', 'billing');
+    fireEvent.contextMenu(button, { clientX: 40, clientY: 50 });
+    const menu = screen.getByRole('menu');
+    expect(menu.parentElement).toBe(document.body);
+    expect(screen.getByTestId('row').contains(menu)).toBe(false);
+    expect(menu.style.left).toBe('40px');
+    expect(menu.style.top).toBe('50px');
+  });
+
+  it('closes its menu on Escape or Tab, giving the focus back to the value', () => {
+    const { onFilter, button } = renderValue('k8s.ns.name', 'billing');
+    button.focus();
+    fireEvent.contextMenu(button);
+    expect(document.activeElement).toBe(screen.getByRole('menuitem', { name: 'Filter k8s.ns.name = billing' }));
+    fireEvent.keyDown(document.activeElement!, { key: 'ArrowDown' });
+    expect(document.activeElement).toBe(screen.getByRole('menuitem', { name: 'Exclude k8s.ns.name != billing' }));
+    fireEvent.keyDown(document.activeElement!, { key: 'Escape' });
+    expect(screen.queryByRole('menu')).toBeNull();
+    expect(document.activeElement).toBe(button);
+
+    fireEvent.contextMenu(button);
+    fireEvent.keyDown(document.activeElement!, { key: 'Tab' });
+    expect(screen.queryByRole('menu')).toBeNull();
+    expect(document.activeElement).toBe(button);
+
+    fireEvent.contextMenu(button);
+    fireEvent.click(screen.getByRole('menuitem', { name: 'Filter k8s.ns.name = billing' }));
+    expect(onFilter).toHaveBeenLastCalledWith('k8s.ns.name = billing');
+    expect(document.activeElement).toBe(button);
+    expect(onFilter).toHaveBeenCalledTimes(1);
   });
 
   it('is plain text where nothing filters', () => {

@@ -3,35 +3,38 @@
 // queries go out together and each region paints as soon as its answer is in.
 import { useCallback, useEffect, useMemo } from 'react';
 import * as api from '../api/endpoints';
-import { ApiError } from '../api/client';
 import { DetailsDrawer } from '../components/DetailsDrawer';
 import { EventTable } from '../components/EventTable';
-import { FilterBar, type FilterError } from '../components/FilterBar';
+import { FilterBar } from '../components/FilterBar';
 import { Histogram } from '../components/Histogram';
 import { ScopeTree } from '../components/ScopeTree';
 import { SourceToggles } from '../components/SourceToggles';
 import { TimeControls } from '../components/TimeControls';
 import { eventId } from '../events';
-import { addCondition, ALL_SOURCES, combine, sourcesCondition, userErrorIndex, type Combined } from '../filter/query';
+import { filterError, isFilterError } from '../filter/errors';
+import { ALL_SOURCES, andAll, combine, sourcesCondition } from '../filter/query';
 import { markRendered } from '../perf';
 import { FilterActionContext, useAppContext } from '../state/app';
 import { update, useAppState, type AppState } from '../state/url';
 import { useApi } from '../state/useApi';
 import { useEventPages } from '../state/useEventPages';
-import { bucketFor, lastWindow, type TimeWindow } from '../time';
+import { bucketFor, DEFAULT_SPAN, lastWindow, type TimeWindow } from '../time';
 
-export const DEFAULT_SPAN = 3600e3;
 /** How far the table pages on its own to bring a linked selection into view. */
 const MAX_ROWS_TO_FIND_SELECTION = 10000;
 
+const tableBody = () => document.querySelector<HTMLElement>('[data-testid="event-rows"]');
+
 export function ActivityPage() {
   const state = useAppState();
-  const { stats } = useAppContext();
+  const { stats, trail } = useAppContext();
 
   // A link without a window gets the default one, written into the URL.
   useEffect(() => {
-    if (state.from === undefined && !state.around && stats !== undefined) update(lastWindow(DEFAULT_SPAN, stats?.newest), { replace: true });
-  }, [state.from, state.around, stats]);
+    if (state.from === undefined && !state.around && stats !== undefined) {
+      update(lastWindow(DEFAULT_SPAN.activity, trail), { replace: true });
+    }
+  }, [state.from, state.around, stats, trail]);
 
   const around = useApi(state.around ? `around:${state.around}` : null, (signal) => api.activity(state.around!, 1, signal));
   useEffect(() => {
@@ -63,21 +66,22 @@ export function ActivityPage() {
 }
 
 function Activity({ state, win }: { state: AppState; win: TimeWindow }) {
-  const { stats } = useAppContext();
   const sources = sourcesCondition(state.sources);
   const combined = useMemo(() => combine(state.scope, sources, state.q), [state.scope, sources, state.q]);
   // Value completion looks within the scope and sources, the user's text aside.
   const completionFilter = useMemo(() => combine(state.scope, sources, '').filter, [state.scope, sources]);
   // The tree leaves the scope out, so that it still shows where else to go.
   const treeFilter = useMemo(() => combine('', sources, state.q).filter, [sources, state.q]);
-  const query: api.Query = useMemo(() => ({ filter: combined.filter, window: win }), [combined.filter, win.from, win.to]);
-  const key = `${combined.filter}|${win.from}|${win.to}`;
+  const query: api.Query = useMemo(() => ({ filter: combined.filter ?? '', window: win }), [combined.filter, win.from, win.to]);
+  // A filter the client refuses (combined.error) is never sent: no key, no request.
+  const key = combined.filter === null ? null : `${combined.filter}|${win.from}|${win.to}`;
   const bucket = bucketFor(win);
 
   const pages = useEventPages(key, (limit, cursor, signal) => api.searchEvents(query, limit, cursor, signal));
-  const hist = useApi(`${key}|${bucket.param}`, (signal) => api.histogram(query, bucket.param, signal));
-  const treeKey = `${treeFilter}|${win.from}|${win.to}|${state.by}`;
-  const tree = useApi(treeKey, (signal) => api.scopes({ filter: treeFilter, window: win }, state.by, signal));
+  const histKey = key === null ? null : `${key}|${bucket.param}`;
+  const hist = useApi(histKey, (signal) => api.histogram(query, bucket.param, signal));
+  const treeKey = treeFilter === null ? null : `${treeFilter}|${win.from}|${win.to}|${state.by}`;
+  const tree = useApi(treeKey, (signal) => api.scopes({ filter: treeFilter ?? '', window: win }, state.by, signal));
 
   useEffect(() => { if (pages.key === key && !pages.error) markRendered('table'); }, [pages.key, key, pages.error]);
   // The tree does not refetch when only the scope changes, but it has then
@@ -87,10 +91,10 @@ function Activity({ state, win }: { state: AppState; win: TimeWindow }) {
   }, [tree.dataKey, treeKey, tree.data, state.scope]);
   const histRendered = useCallback(() => markRendered('histogram'), []);
 
-  const filterError = useMemo(
-    () => toFilterError(pages.key === key ? pages.error : undefined, combined)
-      ?? toFilterError(hist.dataKey?.startsWith(key) ? hist.error : undefined, combined),
-    [pages.key, pages.error, hist.dataKey, hist.error, key, combined],
+  const histCurrent = hist.dataKey !== undefined && hist.dataKey === histKey;
+  const filterErr = useMemo(
+    () => filterError(combined, pages.key === key ? pages.error : undefined, histCurrent ? hist.error : undefined),
+    [combined, pages.key, pages.error, key, histCurrent, hist.error],
   );
 
   const rows = pages.rows;
@@ -102,24 +106,31 @@ function Activity({ state, win }: { state: AppState; win: TimeWindow }) {
   const single = useApi(fetchSelected ? `event:${fetchSelected}` : null, (signal) => api.getEvent(fetchSelected!, signal));
   const fetched = single.dataKey === `event:${state.sel}` ? single.data : undefined;
   const drawerEvent = selected ?? fetched;
-  // ...and, when it lies in the window, the table pages down to it.
+  // ...and, when it lies in the window, the table pages down to it, as long
+  // as the rows have not gone past its time (newest first: then it is not
+  // among the results, the filter leaves it out).
   const fetchedTime = fetched ? Date.parse(String(fetched['evt.time'])) : NaN;
   const selInWindow = fetchedTime >= win.from && fetchedTime < win.to;
+  const lastTime = rows.length ? Date.parse(String(rows[rows.length - 1]['evt.time'])) : NaN;
+  const pastSelection = lastTime < fetchedTime;
   useEffect(() => {
-    if (selInWindow && selIndex < 0 && pages.next && !pages.loading && !pages.loadingMore
+    if (selInWindow && selIndex < 0 && !pastSelection && pages.next && !pages.loading && !pages.loadingMore
       && pages.key === key && rows.length < MAX_ROWS_TO_FIND_SELECTION) pages.loadMore();
-  }, [selInWindow, selIndex, pages, key, rows.length]);
+  }, [selInWindow, selIndex, pastSelection, pages, key, rows.length]);
 
-  const onFilter = useCallback((cond: string) => update({ q: addCondition(state.q, cond) }), [state.q]);
+  const onFilter = useCallback((cond: string) => update({ q: andAll(state.q, cond) }), [state.q]);
   const onSelect = useCallback((id: string, open: boolean) => update({ sel: id, details: open }, { replace: true }), []);
 
-  // Keyboard: j/k or arrows move the selection, Enter opens it, Esc closes,
-  // "/" goes to the filter bar.
+  // Keyboard: j/k or arrows move the selection and Enter opens it, when the
+  // focus is on the table (or nowhere); Esc closes the details, "/" goes to
+  // the filter bar, from anywhere but a field or a menu.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      const t = e.target as HTMLElement;
+      const t = e.target instanceof Element ? e.target : document.body;
       if (e.ctrlKey || e.metaKey || e.altKey || t.closest('input, textarea, select, [role="menu"]')) return;
+      const onTable = t === document.body || t === document.documentElement || !!t.closest('[data-testid="event-rows"]');
       const move = (d: number) => {
+        if (!onTable) return;
         if (!rows.length) return;
         e.preventDefault();
         const i = selIndex < 0 ? 0 : Math.min(rows.length - 1, Math.max(0, selIndex + d));
@@ -129,7 +140,10 @@ function Activity({ state, win }: { state: AppState; win: TimeWindow }) {
         case 'j': case 'ArrowDown': move(1); break;
         case 'k': case 'ArrowUp': move(-1); break;
         case 'Enter':
-          if (state.sel && !t.closest('button, a, [role="button"]')) { e.preventDefault(); update({ details: true }, { replace: true }); }
+          if (onTable && state.sel && !t.closest('button, a, [role="button"]')) {
+            e.preventDefault();
+            update({ details: true }, { replace: true });
+          }
           break;
         case 'Escape':
           if (state.details) update({ details: false }, { replace: true });
@@ -144,21 +158,20 @@ function Activity({ state, win }: { state: AppState; win: TimeWindow }) {
     return () => document.removeEventListener('keydown', onKey);
   }, [rows, selIndex, state.sel, state.details]);
 
-  const total = hist.dataKey?.startsWith(key) && hist.data
-    ? (hist.data.buckets ?? []).reduce((n, b) => n + b.total, 0) : undefined;
+  const total = histCurrent && hist.data ? (hist.data.buckets ?? []).reduce((n, b) => n + b.total, 0) : undefined;
 
   return (
     <FilterActionContext.Provider value={onFilter}>
       <div className={`activity ${state.details && state.sel ? 'with-drawer' : ''}`}>
         <ScopeTree by={state.by} onBy={(by) => update({ by })} nodes={tree.data} loading={tree.loading}
-          error={tree.error && !(tree.error instanceof ApiError && tree.error.column) ? tree.error.message : undefined}
+          error={tree.error && !isFilterError(tree.error) ? tree.error.message : undefined}
           scope={state.scope} onScope={(scope) => update({ scope })} />
         <main className="activity-main" aria-label="Activity">
           <div className="controls">
-            <FilterBar value={state.q} onApply={(q) => update({ q })} error={filterError}
-              context={{ filter: completionFilter, window: win }} />
+            <FilterBar value={state.q} onApply={(q) => update({ q })} error={filterErr}
+              context={{ filter: completionFilter ?? '', window: win }} />
             <div className="controls-row">
-              <TimeControls window={win} newest={stats?.newest} onWindow={(w) => update(w)} />
+              <TimeControls window={win} onWindow={(w) => update(w)} />
               <SourceToggles enabled={state.sources} onChange={(s) => update({ sources: s })} />
             </div>
             {state.scope && (
@@ -170,27 +183,21 @@ function Activity({ state, win }: { state: AppState; win: TimeWindow }) {
             )}
           </div>
           <Histogram data={hist.data} loading={hist.loading} window={win} onZoom={(w) => update(w)}
-            error={hist.error && !(hist.error instanceof ApiError && hist.error.column) ? hist.error.message : undefined}
+            error={hist.error && !isFilterError(hist.error) ? hist.error.message : undefined}
             onRendered={histRendered} />
           <EventTable rows={rows} hasMore={!!pages.next} loading={pages.loading} loadingMore={pages.loadingMore}
-            error={pages.error && (filterError ? 'Correct the filter to see events.' : pages.error.message)} total={total}
+            error={pages.error || combined.error ? (filterErr ? 'Correct the filter to see events.' : pages.error?.message) : undefined}
+            total={total}
+            moreError={pages.moreError?.message} onRetry={pages.retryMore}
             selected={state.sel} onSelect={onSelect} onLoadMore={pages.loadMore} />
         </main>
         {state.details && state.sel && (
           <DetailsDrawer event={drawerEvent} loading={single.loading}
             error={single.error?.message}
             onClose={() => update({ details: false }, { replace: true })}
-            onSelect={(id) => update({ sel: id, details: true })} here={state} />
+            onSelect={(id) => update({ sel: id, details: true })} here={state} fallbackFocus={tableBody} />
         )}
       </div>
     </FilterActionContext.Provider>
   );
-}
-
-function toFilterError(err: Error | undefined, combined: Combined): FilterError | undefined {
-  if (!(err instanceof ApiError) || err.code !== 'invalid') return undefined;
-  const column = err.column;
-  if (column === undefined) return { message: err.message };
-  const index = userErrorIndex(combined, column);
-  return { message: index === undefined ? `in the scope: ${err.message}` : err.message, index };
 }

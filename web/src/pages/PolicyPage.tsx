@@ -2,31 +2,29 @@
 // by rule with counts or flat. Each event opens the activity around it.
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import * as api from '../api/endpoints';
-import { ApiError } from '../api/client';
 import type { KtEvent } from '../api/types';
-import { FilterBar, type FilterError } from '../components/FilterBar';
+import { FilterBar } from '../components/FilterBar';
 import { Link } from '../components/Link';
 import { TimeControls } from '../components/TimeControls';
 import { ValueButton } from '../components/ValueButton';
 import { eventId, scopeParts, str } from '../events';
 import { Parts } from '../components/EventTable';
-import { addCondition, combine, eq, userErrorIndex } from '../filter/query';
+import { filterError } from '../filter/errors';
+import { andAll, combine, eq } from '../filter/query';
 import { markRendered } from '../perf';
 import { groupByRule, PRIORITIES, severityCondition, type RuleGroup } from '../policy';
 import { FilterActionContext, useAppContext } from '../state/app';
 import { DEFAULT_STATE, navigate, update, useAppState, type AppState } from '../state/url';
 import { useApi } from '../state/useApi';
 import { useEventPages } from '../state/useEventPages';
-import { formatTime, lastWindow, type TimeWindow } from '../time';
-
-const DEFAULT_SPAN = 24 * 3600e3;
+import { DEFAULT_SPAN, formatTime, lastWindow, type TimeWindow } from '../time';
 
 export function PolicyPage() {
   const state = useAppState();
-  const { stats } = useAppContext();
+  const { stats, trail } = useAppContext();
   useEffect(() => {
-    if (state.from === undefined && stats !== undefined) update(lastWindow(DEFAULT_SPAN, stats?.newest), { replace: true });
-  }, [state.from, stats]);
+    if (state.from === undefined && stats !== undefined) update(lastWindow(DEFAULT_SPAN.policy, trail), { replace: true });
+  }, [state.from, stats, trail]);
   if (state.from === undefined || state.to === undefined) return null;
   return <Feed state={state} win={{ from: state.from, to: state.to }} />;
 }
@@ -34,27 +32,23 @@ export function PolicyPage() {
 const aroundState = (e: KtEvent): AppState => ({ ...DEFAULT_STATE, around: eventId(e) });
 
 function Feed({ state, win }: { state: AppState; win: TimeWindow }) {
-  const { stats } = useAppContext();
   const combined = useMemo(() => combine(severityCondition(state.sev), '', state.q), [state.sev, state.q]);
-  const query = useMemo(() => ({ filter: combined.filter, window: win }), [combined.filter, win.from, win.to]);
-  const key = `${combined.filter}|${win.from}|${win.to}`;
+  const query = useMemo(() => ({ filter: combined.filter ?? '', window: win }), [combined.filter, win.from, win.to]);
+  // A filter the client refuses (combined.error) is never sent: no key, no request.
+  const key = combined.filter === null ? null : `${combined.filter}|${win.from}|${win.to}`;
   const pages = useEventPages(key, (limit, cursor, signal) => api.policyEvents(query, limit, cursor, signal));
   // One bucket over the window: the exact number of matching policy events.
-  const totalFilter = combine('evt.category = policy', '', combined.filter).filter;
+  const totalFilter = combined.filter === null ? null : combine('evt.category = policy', '', combined.filter).filter;
   const span = `${Math.ceil((win.to - win.from) / 1000)}s`;
-  const hist = useApi(`${totalFilter}|${win.from}|${win.to}`,
-    (signal) => api.histogram({ filter: totalFilter, window: win }, span, signal));
-  const total = hist.data?.buckets?.reduce((n, b) => n + b.total, 0);
+  const totalKey = totalFilter === null ? null : `${totalFilter}|${win.from}|${win.to}`;
+  const hist = useApi(totalKey, (signal) => api.histogram({ filter: totalFilter ?? '', window: win }, span, signal));
+  const total = hist.dataKey === totalKey && totalKey !== null ? hist.data?.buckets?.reduce((n, b) => n + b.total, 0) : undefined;
 
   useEffect(() => { if (pages.key === key && !pages.error) markRendered('policy-feed'); }, [pages.key, key, pages.error]);
-  const onFilter = useCallback((cond: string) => update({ q: addCondition(state.q, cond) }), [state.q]);
+  const onFilter = useCallback((cond: string) => update({ q: andAll(state.q, cond) }), [state.q]);
 
   const err = pages.key === key ? pages.error : undefined;
-  let filterError: FilterError | undefined;
-  if (err instanceof ApiError && err.code === 'invalid') {
-    const index = err.column === undefined ? undefined : userErrorIndex(combined, err.column);
-    filterError = { message: err.message, index };
-  }
+  const filterErr = useMemo(() => filterError(combined, err), [combined, err]);
 
   const groups = useMemo(() => groupByRule(pages.rows), [pages.rows]);
   const more = !!pages.next;
@@ -63,11 +57,11 @@ function Feed({ state, win }: { state: AppState; win: TimeWindow }) {
     <FilterActionContext.Provider value={onFilter}>
       <main className="page policy" aria-label="Policy events">
         <div className="controls">
-          <FilterBar value={state.q} onApply={(q) => update({ q })} error={filterError}
+          <FilterBar value={state.q} onApply={(q) => update({ q })} error={filterErr}
             context={{ filter: andPolicy(severityCondition(state.sev)), window: win }}
             placeholder="k8s.ns.name = billing and policy.rule contains Shell" />
           <div className="controls-row">
-            <TimeControls window={win} newest={stats?.newest} onWindow={(w) => update(w)} />
+            <TimeControls window={win} onWindow={(w) => update(w)} />
             <label className="inline">
               Severity at least
               <select value={state.sev ?? ''} onChange={(e) => update({ sev: e.target.value || undefined })}>
@@ -86,7 +80,8 @@ function Feed({ state, win }: { state: AppState; win: TimeWindow }) {
         <section className="policy-feed" data-testid="policy-feed" data-loading={pages.loading || pages.loadingMore}
           aria-label="Policy event feed">
           <p className="table-status muted" aria-live="polite">
-            {err && !filterError ? <span className="region-error" role="alert">{err.message}</span>
+            {filterErr ? <span className="region-error" role="alert">Correct the filter to see policy events.</span>
+              : err ? <span className="region-error" role="alert">{err.message}</span>
               : pages.loading && !pages.rows.length ? 'Loading policy events…'
               : !pages.rows.length ? 'No policy events in this window.'
               : `${pages.rows.length.toLocaleString()}${more ? '+' : ''} loaded${total !== undefined ? ` of ${total.toLocaleString()}` : ''} policy events, newest first`}
@@ -96,9 +91,14 @@ function Feed({ state, win }: { state: AppState; win: TimeWindow }) {
               {groups.map((g) => <RuleGroupItem key={g.rule} group={g} more={more} onFilter={onFilter} />)}
             </ul>
           ) : <PolicyRows events={pages.rows} />}
+          {more && pages.moreError && (
+            <p className="region-error" role="alert" data-testid="load-more-failed">
+              Could not load more policy events: {pages.moreError.message}
+            </p>
+          )}
           {more && (
-            <button type="button" className="btn" disabled={pages.loadingMore} onClick={pages.loadMore}>
-              {pages.loadingMore ? 'Loading…' : 'Load more'}
+            <button type="button" className="btn" disabled={pages.loadingMore} onClick={pages.retryMore}>
+              {pages.loadingMore ? 'Loading…' : pages.moreError ? 'Retry' : 'Load more'}
             </button>
           )}
         </section>

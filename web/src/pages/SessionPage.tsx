@@ -7,7 +7,7 @@ import { Link } from '../components/Link';
 import { ProcessTree } from '../components/ProcessTree';
 import { SessionTimeline } from '../components/SessionTimeline';
 import { ValueButton } from '../components/ValueButton';
-import { eq, addCondition } from '../filter/query';
+import { eq } from '../filter/query';
 import { markRendered } from '../perf';
 import { buildProcessTree } from '../session/tree';
 import { FilterActionContext } from '../state/app';
@@ -30,8 +30,14 @@ function podScope(s: Session): string {
 
 const MARGIN = 5 * 60e3;
 
+/** One session's page; another session (back/forward between two) gets a
+ * fresh one, the picked process and all. */
 export function SessionPage() {
   const state = useAppState();
+  return <Session key={state.sessionId ?? ''} state={state} />;
+}
+
+function Session({ state }: { state: AppState }) {
   const id = state.sessionId ?? '';
   const trace = useApi(`trace:${id}`, (signal) => api.trace(id, signal));
   const [execId, setExecId] = useState<string>();
@@ -56,7 +62,7 @@ export function SessionPage() {
 
   // A value clicked here opens the pod's activity filtered on it.
   const onFilter = useCallback((cond: string) => {
-    if (podActivity) navigate({ ...podActivity, q: addCondition('', cond) });
+    if (podActivity) navigate({ ...podActivity, q: cond });
   }, [podActivity]);
 
   if (trace.error) {

@@ -32,6 +32,12 @@ describe('URL state', () => {
     expect(encode(DEFAULT_STATE)).toBe('/');
   });
 
+  it('reads a malformed session path as no page, without throwing', () => {
+    expect(() => decode('/sessions/%E0', '')).not.toThrow();
+    expect(decode('/sessions/%E0', '?tq=x').page).toBe('notfound');
+    expect(decode('/sessions/a%2Fb', '').sessionId).toBe('a/b');
+  });
+
   it('ignores what it cannot read', () => {
     const s = decode('/', '?from=yesterday&to=2026-11-27T10:00:00Z&src=bogus&by=nope');
     expect(s).toEqual(DEFAULT_STATE);

@@ -5,7 +5,8 @@
 import { useSyncExternalStore } from 'react';
 import { ALL_SOURCES, SOURCES, type Source } from '../filter/query';
 
-export type Page = 'activity' | 'session' | 'policy';
+/** notfound: a path that names nothing readable (a malformed session id). */
+export type Page = 'activity' | 'session' | 'policy' | 'notfound';
 export type GroupBy = 'workload' | 'host';
 export type PolicyGrouping = 'rule' | 'flat';
 
@@ -104,7 +105,15 @@ export function decode(pathname: string, search: string): AppState {
     const v = q.get(k);
     if (v) state[k] = v;
   }
-  if (session) state.sessionId = decodeURIComponent(session[1]);
+  if (session) {
+    // A malformed escape (/sessions/%E0) names no session; it must not throw
+    // here, where every render reads the URL.
+    try {
+      state.sessionId = decodeURIComponent(session[1]);
+    } catch {
+      return { ...DEFAULT_STATE, page: 'notfound' };
+    }
+  }
   return state;
 }
 

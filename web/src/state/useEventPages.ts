@@ -1,7 +1,9 @@
 // A cursor-paged list of events for a key: the first page small (so the table
 // paints early), later pages larger, fetched on demand; a new key aborts
-// everything of the old one.
-import { useCallback, useEffect, useRef, useState } from 'react';
+// everything of the old one. A next page that fails is not asked for again
+// until the user says so (retryMore): the table would otherwise ask on and
+// on while the server is down.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { isAbort } from '../api/client';
 import type { EventPage, KtEvent } from '../api/types';
 import { requestEnded, requestStarted } from '../perf';
@@ -16,12 +18,22 @@ export interface Pages {
   next?: string;
   loading: boolean;
   loadingMore: boolean;
+  /** The first page's error. */
   error?: Error;
+  /** The last next-page request's error: loadMore does nothing until retryMore. */
+  moreError?: Error;
+}
+
+export interface PagesApi extends Pages {
+  /** Fetches the next page, unless one is loading or the last one failed. */
+  loadMore: () => void;
+  /** Fetches the next page after a failure (the user asked). */
+  retryMore: () => void;
 }
 
 type FetchPage = (limit: number, cursor: string | undefined, signal: AbortSignal) => Promise<EventPage>;
 
-export function useEventPages(key: string | null, fetchPage: FetchPage): Pages & { loadMore: () => void } {
+export function useEventPages(key: string | null, fetchPage: FetchPage): PagesApi {
   const [pages, setPages] = useState<Pages>({ rows: [], loading: key !== null, loadingMore: false });
   const fetchRef = useRef(fetchPage);
   fetchRef.current = fetchPage;
@@ -30,10 +42,14 @@ export function useEventPages(key: string | null, fetchPage: FetchPage): Pages &
   pagesRef.current = pages;
 
   useEffect(() => {
-    if (key === null) return;
+    if (key === null) {
+      ctlRef.current = null;
+      setPages({ rows: [], loading: false, loadingMore: false });
+      return;
+    }
     const ctl = new AbortController();
     ctlRef.current = ctl;
-    setPages((p) => ({ ...p, loading: true, loadingMore: false, error: undefined }));
+    setPages((p) => ({ ...p, loading: true, loadingMore: false, error: undefined, moreError: undefined }));
     requestStarted();
     fetchRef.current(FIRST_PAGE, undefined, ctl.signal)
       .then((page) => {
@@ -46,11 +62,11 @@ export function useEventPages(key: string | null, fetchPage: FetchPage): Pages &
     return () => ctl.abort();
   }, [key]);
 
-  const loadMore = useCallback(() => {
+  const load = useCallback((retry: boolean) => {
     const p = pagesRef.current;
     const ctl = ctlRef.current;
-    if (!ctl || !p.next || p.loading || p.loadingMore || p.key !== key) return;
-    pagesRef.current = { ...p, loadingMore: true };
+    if (!ctl || !p.next || p.loading || p.loadingMore || p.key !== key || (p.moreError && !retry)) return;
+    pagesRef.current = { ...p, loadingMore: true, moreError: undefined };
     setPages(pagesRef.current);
     requestStarted();
     fetchRef.current(NEXT_PAGE, p.next, ctl.signal)
@@ -59,10 +75,12 @@ export function useEventPages(key: string | null, fetchPage: FetchPage): Pages &
         setPages((cur) => ({ ...cur, rows: cur.rows.concat(page.events ?? []), next: page.next, loadingMore: false }));
       })
       .catch((error: Error) => {
-        if (!isAbort(error) && !ctl.signal.aborted) setPages((cur) => ({ ...cur, loadingMore: false, error }));
+        if (!isAbort(error) && !ctl.signal.aborted) setPages((cur) => ({ ...cur, loadingMore: false, moreError: error }));
       })
       .finally(requestEnded);
   }, [key]);
 
-  return { ...pages, loadMore };
+  const loadMore = useCallback(() => load(false), [load]);
+  const retryMore = useCallback(() => load(true), [load]);
+  return useMemo(() => ({ ...pages, loadMore, retryMore }), [pages, loadMore, retryMore]);
 }

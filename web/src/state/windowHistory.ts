@@ -1,31 +1,26 @@
-// The windows the analyst has looked at, for the zoom back/forward buttons.
-// Browser back/forward move through the same windows (every window change is
-// a history entry); record() follows either way.
+// The windows the analyst has looked at on a page, for the zoom back/forward
+// buttons. Browser back/forward move through the same windows (every window
+// change is a history entry); recording follows either way. A value, not a
+// shared object: each page keeps its own in its state.
 import type { TimeWindow } from '../time';
 
-export class WindowHistory {
-  private stack: TimeWindow[] = [];
-  private index = -1;
-
-  /** Notes the window now shown. */
-  record(w: TimeWindow): void {
-    const same = (i: number) => this.stack[i]?.from === w.from && this.stack[i]?.to === w.to;
-    if (same(this.index)) return;
-    if (same(this.index - 1)) this.index--;
-    else if (same(this.index + 1)) this.index++;
-    else {
-      this.stack = [...this.stack.slice(0, this.index + 1), w];
-      this.index = this.stack.length - 1;
-    }
-  }
-
-  previous(): TimeWindow | undefined {
-    return this.stack[this.index - 1];
-  }
-
-  next(): TimeWindow | undefined {
-    return this.stack[this.index + 1];
-  }
+export interface WindowHistory {
+  readonly stack: readonly TimeWindow[];
+  readonly index: number;
 }
 
-export const windowHistory = new WindowHistory();
+export const emptyHistory: WindowHistory = { stack: [], index: -1 };
+
+const same = (a: TimeWindow | undefined, b: TimeWindow) => a?.from === b.from && a?.to === b.to;
+
+/** The history with w as the window now shown (h itself when it already is). */
+export function recordWindow(h: WindowHistory, w: TimeWindow): WindowHistory {
+  if (same(h.stack[h.index], w)) return h;
+  if (same(h.stack[h.index - 1], w)) return { ...h, index: h.index - 1 };
+  if (same(h.stack[h.index + 1], w)) return { ...h, index: h.index + 1 };
+  const stack = [...h.stack.slice(0, h.index + 1), w];
+  return { stack, index: stack.length - 1 };
+}
+
+export const previousWindow = (h: WindowHistory): TimeWindow | undefined => h.stack[h.index - 1];
+export const nextWindow = (h: WindowHistory): TimeWindow | undefined => h.stack[h.index + 1];

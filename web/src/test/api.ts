@@ -1,10 +1,14 @@
 // A fake kubetrail API for component tests: routes by path, records requests.
 import { vi } from 'vitest';
 
-export type Handler = (url: URL) => unknown | [number, unknown];
+/** A route's answer: a body, [status, body], or a promise of either (an
+ * answer that comes later, or out of order, as the test decides). */
+export type Handler = (url: URL) => unknown | [number, unknown] | Promise<unknown>;
 
 export interface FakeApi {
   requests: URL[];
+  /** The requests to path (e.g. "/events"). */
+  to: (path: string) => URL[];
   /** The filter parameter of the last request to path. */
   lastFilter: (path: string) => string | null;
 }
@@ -14,15 +18,25 @@ export function fakeApi(routes: Record<string, Handler>): FakeApi {
   vi.stubGlobal('fetch', vi.fn(async (input: string, init?: RequestInit) => {
     const url = new URL(input, 'http://localhost');
     requests.push(url);
-    if (init?.signal?.aborted) throw new DOMException('aborted', 'AbortError');
+    const signal = init?.signal;
+    if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
     const path = url.pathname.replace(/^\/api\/v1/, '');
     const route = Object.keys(routes).find((r) => (r.endsWith('*') ? path.startsWith(r.slice(0, -1)) : path === r));
-    const out = route ? routes[route](url) : [404, { error: { code: 'not_found', message: 'no route' } }];
+    const answer = route ? routes[route](url) : [404, { error: { code: 'not_found', message: 'no route' } }];
+    // An abort while the answer is pending rejects, as fetch does.
+    const out = answer instanceof Promise && signal
+      ? await new Promise((resolve, reject) => {
+        signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true });
+        answer.then(resolve, reject);
+      })
+      : await answer;
+    if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
     const [status, body] = Array.isArray(out) && typeof out[0] === 'number' && out.length === 2 ? out : [200, out];
     return new Response(JSON.stringify(body), { status: status as number, headers: { 'Content-Type': 'application/json' } });
   }));
   return {
     requests,
+    to: (path) => requests.filter((u) => u.pathname === `/api/v1${path}`),
     lastFilter: (path) => [...requests].reverse().find((u) => u.pathname === `/api/v1${path}`)?.searchParams.get('filter') ?? null,
   };
 }
@@ -37,3 +51,11 @@ export const FIELDS = [
   { name: 'ka.user.name', type: 'string', categories: [], doc: 'User' },
   { name: 'ka.user.groups', type: 'list', categories: [], doc: 'Groups' },
 ];
+
+/** An answer the test gives when it wants: answer.promise for a route,
+ * answer.resolve(body) later. */
+export function deferred<T = unknown>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
+}
