@@ -265,6 +265,24 @@ func (e *Event) ID() string {
 	return e.Stream + "/" + formatUint(e.Seq)
 }
 
+// NewPolicyEvent returns the policy event alert raises on trigger: at the
+// trigger's time, with its type, scope and session, and, raised on a request,
+// who made it. alert.Trigger is set to the trigger's id.
+func NewPolicyEvent(trigger *Event, alert Alert) Event {
+	alert.Trigger = trigger.ID()
+	pe := Event{Time: trigger.Time, Category: CategoryPolicy, Type: trigger.Type,
+		Cluster: trigger.Cluster, Node: trigger.Node, Namespace: trigger.Namespace, WorkloadKind: trigger.WorkloadKind,
+		WorkloadName: trigger.WorkloadName, PodName: trigger.PodName, PodUID: trigger.PodUID, ContainerID: trigger.ContainerID,
+		ContainerName: trigger.ContainerName, ImageRepository: trigger.ImageRepository, ImageTag: trigger.ImageTag,
+		SessionID: trigger.SessionID, Alert: alert}
+	if trigger.Category == CategoryK8s {
+		a := &trigger.Audit
+		pe.Audit = Audit{AuditID: a.AuditID, UserName: a.UserName, UserGroups: a.UserGroups, ImpUserName: a.ImpUserName,
+			Verb: a.Verb, Subresource: a.Subresource, SourceIPs: a.SourceIPs, UserAgent: a.UserAgent}
+	}
+	return pe
+}
+
 // PolicyEventID identifies the policy event a rule of a policy raised on a
 // trigger: "policy/" and 32 hex digits of the MD5 of the three, newline-separated.
 // It is the same however often the trigger is seen (a retried batch, a later audit

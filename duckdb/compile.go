@@ -127,7 +127,9 @@ func (c *compiler) linkedComparison(f *kubetrail.Field, col string, x kubetrail.
 		if err := c.compare(f, col, x); err != nil {
 			return err
 		}
-		c.b.WriteString(") OR (evt_category = 'k8s' AND ka_auditid IN (SELECT req_audit_id FROM sessions WHERE ")
+		// A request (or a policy event it raised, which keeps its audit ID) is
+		// linked to the session it started.
+		c.b.WriteString(") OR (evt_category IN ('k8s', 'policy') AND ka_auditid IN (SELECT req_audit_id FROM sessions WHERE ")
 	}
 	if err := c.compareColumn(f, scol, x); err != nil {
 		return err

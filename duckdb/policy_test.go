@@ -17,13 +17,8 @@ import (
 // trigger's time, type, scope and session, and no process, connection, file or
 // request of its own.
 func policyOn(trigger kubetrail.Event, policy, rule, priority string, tags ...string) kubetrail.Event {
-	return kubetrail.Event{Time: trigger.Time, Category: kubetrail.CategoryPolicy, Type: trigger.Type,
-		Cluster: trigger.Cluster, Node: trigger.Node, Namespace: trigger.Namespace, WorkloadKind: trigger.WorkloadKind,
-		WorkloadName: trigger.WorkloadName, PodName: trigger.PodName, PodUID: trigger.PodUID, ContainerID: trigger.ContainerID,
-		ContainerName: trigger.ContainerName, ImageRepository: trigger.ImageRepository, ImageTag: trigger.ImageTag,
-		SessionID: trigger.SessionID,
-		Alert: kubetrail.Alert{Policy: policy, Rule: rule, Priority: priority, Source: trigger.Source(), Tags: tags, Trigger: trigger.ID(),
-			Output: fmt.Sprintf("%s (%s %s)", rule, trigger.Process.Name, trigger.Audit.UserName)}}
+	return kubetrail.NewPolicyEvent(&trigger, kubetrail.Alert{Policy: policy, Rule: rule, Priority: priority, Source: trigger.Source(), Tags: tags,
+		Output: fmt.Sprintf("%s (%s %s)", rule, trigger.Process.Name, trigger.Audit.UserName)})
 }
 
 func search(t *testing.T, s *Store, f string) []kubetrail.Event {
@@ -218,7 +213,7 @@ func TestPolicyEventsInSessions(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			checkSessions(t, s, policies[:2]...) // counts, users and filters of the script, with john's policy events
+			checkSessions(t, s, 1, policies[:2]...) // counts, users and filters of the script, with john's policy events
 
 			got, err := s.Event(ctx, policies[0].ID())
 			if err != nil {
@@ -227,13 +222,19 @@ func TestPolicyEventsInSessions(t *testing.T) {
 			if got.SessionID != "s-john" || got.Audit.UserName != "john.doe" || got.Audit.AuditID != "a-john" || fmt.Sprint(got.Audit.SourceIPs) != "[66.249.64.55]" {
 				t.Errorf("policy event without its session's request: %+v", got)
 			}
+			onRequest := search(t, s, "policy.trigger = audit/a-john")
+			if len(onRequest) != 1 || onRequest[0].SessionID != "s-john" || onRequest[0].Audit.UserName != "john.doe" {
+				t.Errorf("the policy event on john's request is not linked to his session: %+v", onRequest)
+			}
 			for _, tc := range []struct {
 				filter string
 				want   []string
 			}{
-				{"ka.user.name = john.doe and evt.category = policy", []string{policies[0].ID(), policies[1].ID()}},
+				// The policy event on john's request keeps who made it, and is
+				// linked to the session the request started.
+				{"ka.user.name = john.doe and evt.category = policy", []string{policies[0].ID(), policies[1].ID(), policies[2].ID()}},
 				{"ka.user.name = jane and evt.category = policy", nil},
-				{"session.id = s-john and evt.category = policy", []string{policies[0].ID(), policies[1].ID()}},
+				{"session.id = s-john and evt.category = policy", []string{policies[0].ID(), policies[1].ID(), policies[2].ID()}},
 				{"policy.trigger = audit/a-john", []string{policies[2].ID()}},
 				{"proc.name = curl", []string{curl.ID(), sc.runtime[4].ID()}},
 				{"proc.cmdline contains curl", []string{curl.ID(), sc.runtime[4].ID()}},

@@ -71,7 +71,12 @@ func where(w kubetrail.Window, filter kubetrail.Expr) (string, []any, error) {
 // a runtime event's stream and sequence number, a Kubernetes request's audit ID,
 // a policy event's trigger, policy and rule (the rules of several policies may
 // match one trigger, all at its time).
-const tiebreakDesc = `coalesce(evt_stream, '') DESC, coalesce(evt_seq, 0) DESC, coalesce(ka_auditid, ` + policyKeySQL + `, '') DESC`
+const tiebreakDesc = `coalesce(evt_stream, '') DESC, coalesce(evt_seq, 0) DESC, ` + eventKeySQL + ` DESC`
+
+// eventKeySQL is the last key of the order: a request's audit ID, a policy
+// event's key (a policy event raised on a request keeps the request's audit
+// ID too, which is not its own), '' for runtime events.
+const eventKeySQL = `(CASE WHEN evt_category = 'policy' THEN ` + policyKeySQL + ` ELSE coalesce(ka_auditid, '') END)`
 
 type cursor struct {
 	time   time.Time
@@ -136,7 +141,7 @@ func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.
 		if err != nil {
 			return page, err
 		}
-		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND coalesce(ka_auditid, ` + policyKeySQL + `, '') < ?))))))`
+		cond += ` AND (evt_time < ? OR (evt_time = ? AND (coalesce(evt_stream, '') < ? OR (coalesce(evt_stream, '') = ? AND (coalesce(evt_seq, 0) < ? OR (coalesce(evt_seq, 0) = ? AND ` + eventKeySQL + ` < ?))))))`
 		args = append(args, c.time, c.time, c.stream, c.stream, c.seq, c.seq, c.key)
 	}
 	rowids, err := s.newestRowids(ctx, q.Window, cond, args, limit+1)

@@ -602,7 +602,7 @@ func (s *Store) linkSessions(ctx context.Context, events []kubetrail.Event) erro
 	for i := range events {
 		e := &events[i]
 		switch {
-		case e.Category == kubetrail.CategoryK8s && (e.Audit.Subresource == "exec" || e.Audit.Subresource == "attach"):
+		case requestOfSession(e):
 			audits = append(audits, e.Audit.AuditID)
 		case e.SessionID != "":
 			ids = append(ids, e.SessionID)
@@ -628,7 +628,7 @@ func (s *Store) linkSessions(ctx context.Context, events []kubetrail.Event) erro
 	}
 	for i := range events {
 		e := &events[i]
-		if e.Category == kubetrail.CategoryK8s {
+		if requestOfSession(e) {
 			if id, ok := byAudit[e.Audit.AuditID]; ok {
 				e.SessionID = id
 			}
@@ -637,4 +637,12 @@ func (s *Store) linkSessions(ctx context.Context, events []kubetrail.Event) erro
 		}
 	}
 	return nil
+}
+
+// requestOfSession reports whether e is an exec or attach request, or a
+// policy event raised on one (which keeps the request's audit ID): the session
+// the request started is linked to it.
+func requestOfSession(e *kubetrail.Event) bool {
+	sub := e.Audit.Subresource == "exec" || e.Audit.Subresource == "attach" || e.Audit.Subresource == "ephemeralcontainers"
+	return sub && e.Audit.AuditID != "" && (e.Category == kubetrail.CategoryK8s || e.Category == kubetrail.CategoryPolicy && e.SessionID == "")
 }

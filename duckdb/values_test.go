@@ -25,7 +25,7 @@ func TestValues(t *testing.T) {
 		{kubetrail.ValuesQuery{Field: "proc.name", Limit: 2, Filter: kubetrail.Comparison{Field: "evt.category", Op: kubetrail.OpEq, Values: []any{"process"}}},
 			[]kubetrail.ValueCount{vc("bash", 1), vc("curl", 1)}},
 		{kubetrail.ValuesQuery{Field: "fd.sport", Prefix: "54"}, []kubetrail.ValueCount{vc(int64(5432), 1)}},
-		{kubetrail.ValuesQuery{Field: "ka.user.groups", Prefix: "dev"}, []kubetrail.ValueCount{vc("devs", 1)}},
+		{kubetrail.ValuesQuery{Field: "ka.user.groups", Prefix: "dev"}, []kubetrail.ValueCount{vc("devs", 2)}}, // the request and the policy event it raised
 		{kubetrail.ValuesQuery{Field: "net.peer.kind"}, []kubetrail.ValueCount{vc("pod", 1), vc("unknown", 1)}},
 		{kubetrail.ValuesQuery{Field: "fd.sip", Prefix: "185", Filter: billing}, []kubetrail.ValueCount{vc("185.220.101.47", 1)}},
 	}

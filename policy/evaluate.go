@@ -144,21 +144,8 @@ func (e *Evaluator) raise(in *rules.Input, c *rules.Compiled, m member) (kubetra
 		priority = m.severity
 	}
 	e.events.WithLabelValues(m.policy.Name, priority).Inc()
-	pe := kubetrail.Event{
-		Time: ev.Time, Category: kubetrail.CategoryPolicy, Type: ev.Type,
-		Cluster: ev.Cluster, Node: ev.Node, Namespace: ev.Namespace, WorkloadKind: ev.WorkloadKind, WorkloadName: ev.WorkloadName,
-		PodName: ev.PodName, PodUID: ev.PodUID, ContainerID: ev.ContainerID, ContainerName: ev.ContainerName,
-		ImageRepository: ev.ImageRepository, ImageTag: ev.ImageTag, SessionID: ev.SessionID,
-		Alert: kubetrail.Alert{Policy: m.policy.Name, Rule: c.Rule.Name, Priority: priority, Source: c.Rule.Source,
-			Output: output, Tags: c.Rule.Tags, Trigger: trigger},
-	}
-	if ev.Category == kubetrail.CategoryK8s {
-		// Who made the request, as the request itself says.
-		a := &ev.Audit
-		pe.Audit = kubetrail.Audit{AuditID: a.AuditID, UserName: a.UserName, UserGroups: a.UserGroups, ImpUserName: a.ImpUserName,
-			Verb: a.Verb, Subresource: a.Subresource, SourceIPs: a.SourceIPs, UserAgent: a.UserAgent}
-	}
-	return pe, true
+	return kubetrail.NewPolicyEvent(ev, kubetrail.Alert{Policy: m.policy.Name, Rule: c.Rule.Name, Priority: priority,
+		Source: c.Rule.Source, Output: output, Tags: c.Rule.Tags}), true
 }
 
 // where names the place a repeat is counted in: the container, else the pod,
