@@ -75,7 +75,7 @@ const tiebreakDesc = `coalesce(evt_stream, '') DESC, coalesce(evt_seq, 0) DESC, 
 
 // eventKeySQL is the last key of the order: a request's audit ID, a policy
 // event's key (a policy event raised on a request keeps the request's audit
-// ID too, which is not its own), '' for runtime events.
+// ID too, which is not its own), an empty key for runtime events.
 const eventKeySQL = `(CASE WHEN evt_category = 'policy' THEN ` + policyKeySQL + ` ELSE coalesce(ka_auditid, '') END)`
 
 type cursor struct {
@@ -122,15 +122,23 @@ func decodeCursor(s string) (cursor, error) {
 	return cursor{time: time.Unix(0, ns).UTC(), stream: parts[1], seq: seq, key: parts[3]}, nil
 }
 
+// pageLimit is a query's limit: def when it gives none, refused above max.
+func pageLimit(limit, def, max int) (int, error) {
+	if limit <= 0 {
+		return def, nil
+	}
+	if limit > max {
+		return 0, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, max)
+	}
+	return limit, nil
+}
+
 // Search returns a page of matching events, newest first.
 func (s *Store) Search(ctx context.Context, q kubetrail.SearchQuery) (kubetrail.Page, error) {
 	var page kubetrail.Page
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	if limit > MaxLimit {
-		return page, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, MaxLimit)
+	limit, err := pageLimit(q.Limit, 100, MaxLimit)
+	if err != nil {
+		return page, err
 	}
 	cond, args, err := where(q.Window, q.Filter)
 	if err != nil {
@@ -473,12 +481,9 @@ func (s *Store) Values(ctx context.Context, q kubetrail.ValuesQuery) ([]kubetrai
 	case f.Type == kubetrail.TypeTime, f.Name == "evt.id", f.Name == "evt.is_host":
 		return nil, kubetrail.ErrorAt(kubetrail.EINVALID, "field", "%s has no values to list: every event has its own", f.Name)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	if limit > MaxValues {
-		return nil, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, MaxValues)
+	limit, err := pageLimit(q.Limit, 20, MaxValues)
+	if err != nil {
+		return nil, err
 	}
 	cond, args, err := where(q.Window, q.Filter)
 	if err != nil {

@@ -506,12 +506,9 @@ const MaxTraceEvents = 10000
 // Sessions lists the sessions in which some event matches the filter in the
 // window, most recent first.
 func (s *Store) Sessions(ctx context.Context, q kubetrail.SessionQuery) ([]kubetrail.Session, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	if limit > MaxLimit {
-		return nil, kubetrail.Errorf(kubetrail.EINVALID, "limit %d is above the maximum of %d", limit, MaxLimit)
+	limit, err := pageLimit(q.Limit, 100, MaxLimit)
+	if err != nil {
+		return nil, err
 	}
 	var conds []string
 	var args []any

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -367,17 +365,10 @@ func TestActivityErrors(t *testing.T) {
 	in := writeIncident(t, e.store)
 	ctx := context.Background()
 	get := func(path string) (int, kthttp.ErrorResponse, string) {
-		req, _ := http.NewRequest(http.MethodGet, e.url+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
+		status, data := e.get(t, path, true)
 		var er kthttp.ErrorResponse
 		json.Unmarshal(data, &er)
-		return resp.StatusCode, er, string(data)
+		return status, er, string(data)
 	}
 	hash := strings.TrimPrefix(in.download.ID(), "policy/")
 	// The id escaped, as written, or the hash alone.
@@ -510,14 +501,7 @@ func TestPoliciesEndpoints(t *testing.T) {
 	// Nothing loaded yet: lists, not nulls.
 	empty := &fakePolicies{}
 	e = start(t, func(s *kthttp.Server) { s.Policies = empty })
-	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/policies", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, body := e.get(t, "/api/v1/policies", true)
 	if strings.TrimSpace(string(body)) != `{"policies":[],"rules":[],"files":[]}` {
 		t.Errorf("empty state: %s", body)
 	}

@@ -61,6 +61,23 @@ func start(t *testing.T, opts ...func(*kthttp.Server)) *env {
 	return &env{url: url, client: kthttp.NewClient(url, token), store: store}
 }
 
+// get requests path from the server, with the token when auth is set, and
+// returns the status and the body.
+func (e *env) get(t *testing.T, path string, auth bool) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.url+path, nil)
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
 var now = time.Now().UTC().Truncate(time.Millisecond)
 
 func runtimeBatch() *kubetrail.Batch {
@@ -336,24 +353,18 @@ func TestAuthRequired(t *testing.T) {
 
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	e := start(t)
-	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/openapi.json", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	_, body := e.get(t, "/api/v1/openapi.json", true)
 	var doc struct {
 		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
 	}
 	for _, route := range []string{"post /api/v1/k8s-audit", "post /api/v1/events", "get /api/v1/events", "get /api/v1/events/{id}",
 		"get /api/v1/scopes", "get /api/v1/histogram", "get /api/v1/fields", "get /api/v1/stats", "get /metrics", "get /healthz", "get /readyz",
 		"get /api/v1/sessions", "get /api/v1/sessions/{id}", "get /api/v1/policy-events", "get /api/v1/policy-events/{id}/activity",
-		"get /api/v1/policies", "post /api/v1/policies/reload"} {
+		"get /api/v1/policies", "post /api/v1/policies/reload", "get /api/v1/values"} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("openapi.json does not document %s", route)
@@ -364,14 +375,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	e := start(t)
 	e.client.SendBatch(context.Background(), runtimeBatch())
-	req, _ := http.NewRequest(http.MethodGet, e.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	_, body := e.get(t, "/metrics", true)
 	for _, m := range []string{`kubetrail_ingest_events_total{source="agent"} 4`, "kubetrail_ingest_batch_seconds_bucket", "kubetrail_http_request_seconds"} {
 		if !bytes.Contains(body, []byte(m)) {
 			t.Errorf("metrics lack %s", m)

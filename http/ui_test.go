@@ -1,13 +1,13 @@
 package http_test
 
 import (
-	"time"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kubetrail/kubetrail"
 	kthttp "github.com/kubetrail/kubetrail/http"
@@ -20,17 +20,8 @@ func TestUIRoutes(t *testing.T) {
 	e := start(t, func(s *kthttp.Server) { s.UI = page })
 	get := func(path string, auth bool) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, e.url+path, nil)
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		status, body := e.get(t, path, auth)
+		return status, string(body)
 	}
 	for _, path := range []string{"/", "/sessions/node-2:1:2", "/policy-events"} {
 		if code, body := get(path, false); code != 200 || body != "page "+path {

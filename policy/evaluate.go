@@ -101,13 +101,16 @@ func (e *Evaluator) Evaluate(events []kubetrail.Event) []kubetrail.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []kubetrail.Event
-	in := rules.Input{Tree: (*processTree)(e), Writes: (*fileWrites)(e)}
+	// One input reused for every event: it reaches the rules by pointer, and
+	// one per event would be an allocation per event on the ingest path.
+	var in rules.Input
+	tree, writes := (*processTree)(e), (*fileWrites)(e)
 	for i := range events {
 		ev := &events[i]
 		if ev.Category == kubetrail.CategoryPolicy || ev.Category == kubetrail.CategoryGap {
 			continue
 		}
-		in = rules.Input{Event: ev, Tree: in.Tree, Writes: in.Writes}
+		in = rules.Input{Event: ev, Tree: tree, Writes: writes}
 		for _, c := range set.engine.Evaluate(&in) {
 			for _, m := range set.members[c] {
 				if pe, ok := e.raise(&in, c, m); ok {

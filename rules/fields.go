@@ -345,37 +345,18 @@ var syscallFields = []FieldDef{
 	}),
 	// The path a file call was given, whatever the call names its argument
 	// (open's name, mkdir's path, chmod's filename); rename's two paths.
-	str("evt.arg.name", fileOnly(func(e *kubetrail.Event) string { return e.File.Path })),
-	str("evt.arg.path", fileOnly(func(e *kubetrail.Event) string { return e.File.Path })),
-	str("evt.arg.filename", fileOnly(func(e *kubetrail.Event) string { return e.File.Path })),
-	str("evt.arg.oldpath", fileOnly(func(e *kubetrail.Event) string { return e.File.Path })),
+	str("evt.arg.name", filePath),
+	str("evt.arg.path", filePath),
+	str("evt.arg.filename", filePath),
+	str("evt.arg.oldpath", filePath),
 	str("evt.arg.newpath", fileOnly(func(e *kubetrail.Event) string { return e.File.TargetPath })),
 	str("fd.directory", fileOnly(stored("fd.directory"))),
 	str("fd.filename", fileOnly(stored("fd.filename"))),
 	str("fd.typechar", func(in *Input) (string, bool) {
-		switch in.Event.Category {
-		case kubetrail.CategoryFile:
-			return "f", true
-		case kubetrail.CategoryNetwork:
-			if strings.Contains(in.Event.Network.ServerIP, ":") {
-				return "6", true
-			}
-			return "4", true
-		}
-		return "", false
+		t, ok := fdType(in)
+		return map[string]string{"file": "f", "ipv4": "4", "ipv6": "6"}[t], ok
 	}),
-	str("fd.type", func(in *Input) (string, bool) {
-		switch in.Event.Category {
-		case kubetrail.CategoryFile:
-			return "file", true
-		case kubetrail.CategoryNetwork:
-			if strings.Contains(in.Event.Network.ServerIP, ":") {
-				return "ipv6", true
-			}
-			return "ipv4", true
-		}
-		return "", false
-	}),
+	str("fd.type", fdType),
 	str("fd.sockfamily", netOnly(func(n *kubetrail.Network) string { return "ip" })),
 	str("fd.l4proto", netOnly(func(n *kubetrail.Network) string { return n.L4Proto })),
 	str("fd.sip", netOnly(func(n *kubetrail.Network) string { return n.ServerIP })),
@@ -456,6 +437,23 @@ var errnoByName = func() map[string]syscall.Errno {
 	}
 	return m
 }()
+
+// fdType is Falco's fd.type of the event's file or socket.
+func fdType(in *Input) (string, bool) {
+	switch in.Event.Category {
+	case kubetrail.CategoryFile:
+		return "file", true
+	case kubetrail.CategoryNetwork:
+		if strings.Contains(in.Event.Network.ServerIP, ":") {
+			return "ipv6", true
+		}
+		return "ipv4", true
+	}
+	return "", false
+}
+
+// filePath is the path a file event is about.
+var filePath = fileOnly(func(e *kubetrail.Event) string { return e.File.Path })
 
 func fileOnly(get func(*kubetrail.Event) string) func(*Input) (string, bool) {
 	return func(in *Input) (string, bool) {

@@ -460,17 +460,26 @@ func overrides(file string, m map[string]*yaml.Node, item string, appendable, re
 	return appendKeys, replaceKeys, nil
 }
 
+// itemHead reads how a list or macro item starts: its name (which names the
+// item in messages), keys it may have, and the key it must have.
+func itemHead(file string, n *yaml.Node, m map[string]*yaml.Node, kind, body string) (name, item string, err error) {
+	if name, err = scalar(file, m[kind], "", kind); err != nil {
+		return "", "", err
+	}
+	item = kind + " " + strconv.Quote(name)
+	if err := checkKeys(file, n, kind, item); err != nil {
+		return "", "", err
+	}
+	if m[body] == nil {
+		return "", "", fileError(file, n.Line, item, "%s is missing", body)
+	}
+	return name, item, nil
+}
+
 func (rs *Ruleset) addList(file string, n *yaml.Node, m map[string]*yaml.Node) error {
-	name, err := scalar(file, m["list"], "", "list")
+	name, item, err := itemHead(file, n, m, "list", "items")
 	if err != nil {
 		return err
-	}
-	item := "list " + strconv.Quote(name)
-	if err := checkKeys(file, n, "list", item); err != nil {
-		return err
-	}
-	if m["items"] == nil {
-		return fileError(file, n.Line, item, "items is missing")
 	}
 	items, err := stringList(file, m["items"], item, "items")
 	if err != nil {
@@ -497,16 +506,9 @@ func (rs *Ruleset) addList(file string, n *yaml.Node, m map[string]*yaml.Node) e
 }
 
 func (rs *Ruleset) addMacro(file string, n *yaml.Node, m map[string]*yaml.Node) error {
-	name, err := scalar(file, m["macro"], "", "macro")
+	name, item, err := itemHead(file, n, m, "macro", "condition")
 	if err != nil {
 		return err
-	}
-	item := "macro " + strconv.Quote(name)
-	if err := checkKeys(file, n, "macro", item); err != nil {
-		return err
-	}
-	if m["condition"] == nil {
-		return fileError(file, n.Line, item, "condition is missing")
 	}
 	cond, err := scalar(file, m["condition"], item, "condition")
 	if err != nil {
